@@ -1,0 +1,15 @@
+"""kitgen: scaffold platform services and keep them up to date.
+
+The CLI (``kitgen``) is a thin layer over this package's Python API.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from kitgen.errors import KitgenError, UserError
+
+try:
+    __version__ = version("kitgen")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0"
+
+__all__ = ["KitgenError", "UserError", "__version__"]

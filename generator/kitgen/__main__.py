@@ -1,0 +1,5 @@
+"""``python -m kitgen``."""
+
+from kitgen.cli import main
+
+main()

@@ -1,0 +1,63 @@
+"""SQLAlchemy 2.0 with production defaults: engines, sessions, bases and repositories.
+
+Query construction stays in SQLAlchemy itself; this package owns configuration and
+the CRUD every service used to rewrite.
+"""
+
+from servicekit.database._url import normalize_url
+from servicekit.database.base import (
+    NAMING_CONVENTION,
+    Base,
+    TimestampMixin,
+    UTCDateTime,
+    declarative_base,
+    utcnow,
+)
+from servicekit.database.engine import (
+    AsyncSessionLocal,
+    SessionLocal,
+    async_bind,
+    async_dispose,
+    bind,
+    dispose,
+    get_async_engine,
+    get_engine,
+)
+from servicekit.database.errors import DatabaseError, NotBoundError, NotFound
+from servicekit.database.repository import AsyncRepository, Page, Repository
+from servicekit.database.session import (
+    async_db_session,
+    db_session,
+    fastapi_async_session,
+    fastapi_session,
+)
+from servicekit.database.settings import EngineSettings
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "AsyncRepository",
+    "AsyncSessionLocal",
+    "Base",
+    "DatabaseError",
+    "EngineSettings",
+    "NotBoundError",
+    "NotFound",
+    "Page",
+    "Repository",
+    "SessionLocal",
+    "TimestampMixin",
+    "UTCDateTime",
+    "async_bind",
+    "async_db_session",
+    "async_dispose",
+    "bind",
+    "db_session",
+    "declarative_base",
+    "dispose",
+    "fastapi_async_session",
+    "fastapi_session",
+    "get_async_engine",
+    "get_engine",
+    "normalize_url",
+    "utcnow",
+]

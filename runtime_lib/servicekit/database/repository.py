@@ -1,0 +1,233 @@
+"""``Repository[T]`` and ``AsyncRepository[T]``: the CRUD every service rewrites.
+
+Both classes share :class:`~servicekit.database._statements.StatementBuilder`; each
+method here only executes what it builds. Deliberately absent: hard delete and partial
+update (services soft-delete differently, and updates usually need optimistic locking —
+see the docs for both recipes).
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, Table
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from servicekit.database._statements import ModelT, StatementBuilder
+from servicekit.database.errors import NotFound
+
+ItemT = TypeVar("ItemT")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[ItemT]):
+    """One page of results and the total number of matching rows."""
+
+    items: Sequence[ItemT]
+    total: int
+    page: int
+    size: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages of ``size`` the total fills (0 when there are no rows)."""
+        return -(-self.total // self.size)
+
+
+class Repository(StatementBuilder[ModelT]):
+    """Sync repository. Subclass with ``model = YourModel``; pass a ``Session``."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, ident: Any) -> ModelT | None:
+        return self.session.get(self.model, ident)
+
+    def get_or_raise(self, ident: Any) -> ModelT:
+        obj = self.session.get(self.model, ident)
+        if obj is None:
+            raise NotFound(self.model, ident)
+        return obj
+
+    def get_by(self, **filters: Any) -> ModelT | None:
+        return self.session.scalars(self.select_where(filters).limit(1)).first()
+
+    def exists(self, **filters: Any) -> bool:
+        return bool(self.session.scalar(self.exists_stmt(filters)))
+
+    def count(self, **filters: Any) -> int:
+        return self.session.scalar(self.count_stmt(filters)) or 0
+
+    def list(
+        self,
+        *,
+        order_by: Any | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        **filters: Any,
+    ) -> Sequence[ModelT]:
+        return self.session.scalars(self.list_stmt(order_by, limit, offset, filters)).all()
+
+    def paginate(
+        self, stmt: Select[ModelT] | None = None, *, page: int = 1, size: int = 50
+    ) -> Page[ModelT]:
+        items_stmt, total_stmt = self.page_stmts(stmt, page, size)
+        items = self.session.scalars(items_stmt).all()
+        return Page(items, self.session.scalar(total_stmt) or 0, page, size)
+
+    def add(self, obj: ModelT, *, flush: bool = True) -> ModelT:
+        self.session.add(obj)
+        if flush:
+            self.session.flush()
+        return obj
+
+    def bulk_add(
+        self, objs: Iterable[ModelT | Mapping[str, Any]], *, return_defaults: bool = False
+    ) -> None:
+        """Insert many rows in executemany batches (the Core fast path).
+
+        The instances are not added to the session and get no generated keys; pass
+        ``return_defaults=True`` to go through the unit of work instead (slower, but the
+        objects become persistent with their keys filled in).
+        """
+        if return_defaults:
+            self.session.add_all(_instances(objs))
+            self.session.flush()
+            return
+        table: Table = self.model.__table__  # type: ignore[assignment]
+        for rows in self.insert_rows(objs).values():
+            self.session.execute(table.insert(), rows)
+
+    def upsert(
+        self,
+        values: Mapping[str, Any],
+        *,
+        conflict_on: Sequence[str],
+        update_fields: Sequence[str] | None = None,
+    ) -> ModelT:
+        """One ``INSERT .. ON CONFLICT .. RETURNING``; returns the stored row.
+
+        Without ``update_fields`` an existing row is left as it is (and returned).
+        """
+        stmt = self.upsert_stmt(
+            _dialect(self.session), values, conflict_on, update_fields, returning=True
+        )
+        obj: ModelT = self.session.scalars(stmt, dict(values)).one()
+        return obj
+
+    def upsert_many(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        conflict_on: Sequence[str],
+        update_fields: Sequence[str] | None = None,
+    ) -> None:
+        """The same upsert for many rows, executed in executemany batches."""
+        dialect = _dialect(self.session)
+        for keys, batch in self.insert_rows(rows).items():
+            stmt = self.upsert_stmt(dialect, keys, conflict_on, update_fields, returning=False)
+            self.session.execute(stmt, batch)
+
+
+class AsyncRepository(StatementBuilder[ModelT]):
+    """Async repository. Subclass with ``model = YourModel``; pass an ``AsyncSession``."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, ident: Any) -> ModelT | None:
+        return await self.session.get(self.model, ident)
+
+    async def get_or_raise(self, ident: Any) -> ModelT:
+        obj = await self.session.get(self.model, ident)
+        if obj is None:
+            raise NotFound(self.model, ident)
+        return obj
+
+    async def get_by(self, **filters: Any) -> ModelT | None:
+        return (await self.session.scalars(self.select_where(filters).limit(1))).first()
+
+    async def exists(self, **filters: Any) -> bool:
+        return bool(await self.session.scalar(self.exists_stmt(filters)))
+
+    async def count(self, **filters: Any) -> int:
+        return await self.session.scalar(self.count_stmt(filters)) or 0
+
+    async def list(
+        self,
+        *,
+        order_by: Any | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        **filters: Any,
+    ) -> Sequence[ModelT]:
+        stmt = self.list_stmt(order_by, limit, offset, filters)
+        return (await self.session.scalars(stmt)).all()
+
+    async def paginate(
+        self, stmt: Select[ModelT] | None = None, *, page: int = 1, size: int = 50
+    ) -> Page[ModelT]:
+        items_stmt, total_stmt = self.page_stmts(stmt, page, size)
+        items = (await self.session.scalars(items_stmt)).all()
+        return Page(items, await self.session.scalar(total_stmt) or 0, page, size)
+
+    async def add(self, obj: ModelT, *, flush: bool = True) -> ModelT:
+        self.session.add(obj)
+        if flush:
+            await self.session.flush()
+        return obj
+
+    async def bulk_add(
+        self, objs: Iterable[ModelT | Mapping[str, Any]], *, return_defaults: bool = False
+    ) -> None:
+        """See :meth:`Repository.bulk_add`."""
+        if return_defaults:
+            self.session.add_all(_instances(objs))
+            await self.session.flush()
+            return
+        table: Table = self.model.__table__  # type: ignore[assignment]
+        for rows in self.insert_rows(objs).values():
+            await self.session.execute(table.insert(), rows)
+
+    async def upsert(
+        self,
+        values: Mapping[str, Any],
+        *,
+        conflict_on: Sequence[str],
+        update_fields: Sequence[str] | None = None,
+    ) -> ModelT:
+        """See :meth:`Repository.upsert`."""
+        stmt = self.upsert_stmt(
+            _dialect(self.session), values, conflict_on, update_fields, returning=True
+        )
+        obj: ModelT = (await self.session.scalars(stmt, dict(values))).one()
+        return obj
+
+    async def upsert_many(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        conflict_on: Sequence[str],
+        update_fields: Sequence[str] | None = None,
+    ) -> None:
+        """See :meth:`Repository.upsert_many`."""
+        dialect = _dialect(self.session)
+        for keys, batch in self.insert_rows(rows).items():
+            stmt = self.upsert_stmt(dialect, keys, conflict_on, update_fields, returning=False)
+            await self.session.execute(stmt, batch)
+
+
+def _dialect(session: Session | AsyncSession) -> str:
+    bind = session.get_bind()
+    return bind.dialect.name
+
+
+def _instances(objs: Iterable[Any]) -> builtins.list[Any]:
+    items = builtins.list(objs)
+    if any(isinstance(obj, Mapping) for obj in items):
+        raise TypeError("return_defaults=True needs model instances, not mappings")
+    return items

@@ -1,0 +1,75 @@
+"""Engine settings: production defaults, read from the environment, overridable."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from servicekit._env import env_bool, env_int
+
+
+def _application_name() -> str:
+    # Managed platforms name the workload themselves; prefer their name so that
+    # pg_stat_activity shows the deployed service, not a generic default.
+    for variable in ("K_SERVICE", "AWS_LAMBDA_FUNCTION_NAME", "APP_NAME"):
+        value = os.environ.get(variable, "").strip()
+        if value:
+            return value
+    return "servicekit"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """Everything :func:`~servicekit.database.bind` tunes on an engine.
+
+    Build it with :meth:`from_env`; every field can also be passed to ``bind()`` /
+    ``async_bind()`` as a keyword, which wins over the environment.
+    """
+
+    application_name: str = "servicekit"
+    pool_size: int = 10
+    max_overflow: int = 20
+    pool_timeout: int = 10
+    pool_recycle: int = 1800
+    pool_use_lifo: bool = True
+    pool_pre_ping: bool = True
+    statement_timeout_ms: int = 5000
+    lock_timeout_ms: int = 2000
+    idle_in_tx_timeout_ms: int = 10000
+    connect_timeout: int = 10
+    echo: bool = False
+
+    @classmethod
+    def from_env(cls) -> EngineSettings:
+        """Read ``APP_NAME`` / ``K_SERVICE`` / ``AWS_LAMBDA_FUNCTION_NAME`` and ``DB_*``."""
+        d = cls()
+        return cls(
+            application_name=_application_name(),
+            pool_size=env_int("DB_POOL_SIZE", d.pool_size),
+            max_overflow=env_int("DB_MAX_OVERFLOW", d.max_overflow),
+            pool_timeout=env_int("DB_POOL_TIMEOUT", d.pool_timeout),
+            pool_recycle=env_int("DB_POOL_RECYCLE", d.pool_recycle),
+            pool_use_lifo=env_bool("DB_POOL_USE_LIFO", d.pool_use_lifo),
+            statement_timeout_ms=env_int("DB_STATEMENT_TIMEOUT_MS", d.statement_timeout_ms),
+            lock_timeout_ms=env_int("DB_LOCK_TIMEOUT_MS", d.lock_timeout_ms),
+            idle_in_tx_timeout_ms=env_int("DB_IDLE_IN_TX_TIMEOUT_MS", d.idle_in_tx_timeout_ms),
+            echo=env_bool("DB_ECHO", d.echo),
+        )
+
+    def with_overrides(self, overrides: dict[str, Any]) -> tuple[EngineSettings, dict[str, Any]]:
+        """Split ``overrides`` into setting fields (applied) and other engine kwargs."""
+        names = {field.name for field in dataclasses.fields(self)}
+        own = {key: value for key, value in overrides.items() if key in names}
+        rest = {key: value for key, value in overrides.items() if key not in names}
+        return dataclasses.replace(self, **own), rest
+
+    def server_settings(self) -> dict[str, str]:
+        """Postgres run-time parameters every connection starts with."""
+        return {
+            "application_name": self.application_name,
+            "statement_timeout": str(self.statement_timeout_ms),
+            "lock_timeout": str(self.lock_timeout_ms),
+            "idle_in_transaction_session_timeout": str(self.idle_in_tx_timeout_ms),
+        }

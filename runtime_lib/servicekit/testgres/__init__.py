@@ -1,0 +1,70 @@
+"""Real Postgres (and Redis) for a test suite, with one line in ``conftest.py``::
+
+    from servicekit import testgres
+    from myservice.models import Base
+
+    testgres.setup(Base, async_mode=True, redis_mode=True)
+
+Every test then runs against its own database, cloned from a template that holds the
+schema, bound to ``servicekit.database`` and exported as ``$DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy import MetaData
+
+from servicekit.testgres._fixtures import TestgresConfig, TestgresSession, build_fixtures
+from servicekit.testgres.databases import DatabaseFactory
+from servicekit.testgres.errors import TestgresError
+from servicekit.testgres.servers import Server, resolve_postgres, resolve_redis
+
+__all__ = [
+    "DatabaseFactory",
+    "Server",
+    "TestgresError",
+    "TestgresSession",
+    "resolve_postgres",
+    "resolve_redis",
+    "setup",
+]
+
+
+def setup(
+    base: Any,
+    *,
+    async_mode: bool = False,
+    redis_mode: bool = False,
+    default_schema: str | Iterable[str] | None = None,
+    uri: str | None = None,
+    migrate: Callable[[str], None] | None = None,
+    namespace: dict[str, Any] | None = None,
+) -> None:
+    """Install the testgres fixtures in the calling ``conftest.py``.
+
+    ``base`` is a declarative base (or a ``MetaData``) whose tables are created with
+    ``create_all`` when the session starts; pass ``migrate`` (called with the template
+    database's URL, e.g. to run ``alembic upgrade head``) to build the schema with
+    migrations instead. ``default_schema`` ("a,b" or a list) creates those schemas and
+    puts them first on ``search_path``. Fixtures installed: ``testgres_database``
+    (autouse; the test's database URL), ``db_session``, ``async_db_session`` (with
+    ``async_mode``) and ``redis_url`` (with ``redis_mode``).
+    """
+    metadata = base if isinstance(base, MetaData) else getattr(base, "metadata", None)
+    if metadata is None and migrate is None:
+        raise TypeError("setup() needs a declarative base, a MetaData or migrate=")
+    if isinstance(default_schema, str):
+        schemas = tuple(s.strip() for s in default_schema.split(",") if s.strip())
+    else:
+        schemas = tuple(default_schema or ())
+    config = TestgresConfig(metadata, async_mode, redis_mode, schemas, uri, migrate)
+    if namespace is None:
+        frame = inspect.currentframe()
+        caller = frame.f_back if frame is not None else None
+        if caller is None:
+            raise RuntimeError("setup() could not find the calling module; pass namespace=")
+        namespace = caller.f_globals
+    namespace.update(build_fixtures(config))

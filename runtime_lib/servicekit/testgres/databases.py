@@ -1,0 +1,91 @@
+"""Per-test databases cloned from a template that holds the schema.
+
+Cloning (``CREATE DATABASE .. TEMPLATE``) costs a few tens of milliseconds and gives
+each test a database nobody else sees: tests can commit, run in parallel, or hand the
+URL to a subprocess or an app under test, and the shared server stays clean.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterable
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import MetaData, create_engine, pool, text
+from sqlalchemy.engine import URL, make_url
+
+from servicekit.database._url import normalize_url
+
+
+class DatabaseFactory:
+    """Creates the template database once, then clones and drops test databases."""
+
+    def __init__(self, server_url: str, *, schemas: Iterable[str] = ()) -> None:
+        self.server_url = make_url(server_url)
+        self.schemas = tuple(schemas)
+        # Unique per session and process: several suites may share one server.
+        self.prefix = f"testgres_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        self.template = f"{self.prefix}_template"
+        self._admin = psycopg.connect(self._conninfo("postgres"), autocommit=True)
+        self._clones: set[str] = set()
+
+    def url(self, database: str) -> URL:
+        """A psycopg URL for ``database`` on the server."""
+        return normalize_url(self.server_url.set(database=database), is_async=False)
+
+    def create_template(
+        self, metadata: MetaData | None, migrate: Callable[[str], None] | None = None
+    ) -> None:
+        """Create the template and its schema (``migrate(url)`` or ``create_all``)."""
+        self._admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.template)))
+        url = self.url(self.template)
+        engine = create_engine(url, poolclass=pool.NullPool)
+        try:
+            with engine.begin() as connection:
+                for schema in self.schemas:
+                    connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+                if migrate is None and metadata is not None:
+                    metadata.create_all(connection)
+        finally:
+            engine.dispose()
+        if migrate is not None:
+            migrate(url.render_as_string(hide_password=False))
+
+    def clone(self) -> str:
+        """Create a fresh copy of the template; return its name."""
+        name = f"{self.prefix}_{uuid.uuid4().hex[:12]}"
+        self._admin.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(self.template)
+            )
+        )
+        self._clones.add(name)
+        if self.schemas:
+            # Database-level settings are not copied from a template.
+            path = sql.SQL(", ").join(sql.Identifier(s) for s in (*self.schemas, "public"))
+            self._admin.execute(
+                sql.SQL("ALTER DATABASE {} SET search_path TO {}").format(
+                    sql.Identifier(name), path
+                )
+            )
+        return name
+
+    def drop(self, name: str) -> None:
+        """Drop a clone, closing whatever connections a test left open."""
+        self._admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        self._clones.discard(name)
+
+    def close(self) -> None:
+        """Drop every clone and the template; close the admin connection."""
+        for name in [*self._clones, self.template]:
+            self.drop(name)
+        self._admin.close()
+
+    def _conninfo(self, database: str) -> str:
+        return self.server_url.set(drivername="postgresql", database=database).render_as_string(
+            hide_password=False
+        )

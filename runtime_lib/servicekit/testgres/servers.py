@@ -1,0 +1,131 @@
+"""Finding a Postgres and a Redis for a test session, in a fixed order.
+
+1. an explicit URL (argument, ``$DATABASE_URL`` / ``$REDIS_URL``);
+2. a server answering on 127.0.0.1's default port (a plain socket probe);
+3. a throwaway server started from the installed binaries;
+4. a testcontainers container, when a Docker engine answers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from servicekit.testgres._processes import (
+    LocalServer,
+    docker_answers,
+    port_answers,
+    start_postgres,
+    start_redis,
+)
+from servicekit.testgres.errors import TestgresError
+
+
+@dataclass
+class Server:
+    """A reachable server: its URL, how it was found, and how to stop it if we own it."""
+
+    url: str
+    source: str
+    stop: Callable[[], None] | None = None
+
+    def close(self) -> None:
+        if self.stop is not None:
+            self.stop()
+            self.stop = None
+
+
+def resolve_postgres(
+    uri: str | None = None,
+    *,
+    probe_host: str = "127.0.0.1",
+    probe_port: int = 5432,
+    allow_start: bool = True,
+    allow_docker: bool = True,
+) -> Server:
+    """The Postgres a test session should use (see the module docstring for the order)."""
+    explicit = uri or os.environ.get("DATABASE_URL")
+    if explicit:
+        return Server(explicit, "explicit URL")
+    attempts = ["explicit URL: neither uri= nor $DATABASE_URL was set"]
+    if port_answers(probe_host, probe_port):
+        return Server(f"postgresql://postgres@{probe_host}:{probe_port}/postgres", "running server")
+    attempts.append(f"running server: nothing answered on {probe_host}:{probe_port}")
+    return _start_or_container(
+        "a PostgreSQL server",
+        start_postgres,
+        _postgres_container,
+        attempts,
+        allow_start,
+        allow_docker,
+    )
+
+
+def resolve_redis(
+    url: str | None = None,
+    *,
+    probe_host: str = "127.0.0.1",
+    probe_port: int = 6379,
+    allow_start: bool = True,
+    allow_docker: bool = True,
+) -> Server:
+    """The Redis a test session should use (same order as :func:`resolve_postgres`)."""
+    explicit = url or os.environ.get("REDIS_URL")
+    if explicit:
+        return Server(explicit, "explicit URL")
+    attempts = ["explicit URL: neither url= nor $REDIS_URL was set"]
+    if port_answers(probe_host, probe_port):
+        return Server(f"redis://{probe_host}:{probe_port}/0", "running server")
+    attempts.append(f"running server: nothing answered on {probe_host}:{probe_port}")
+    return _start_or_container(
+        "a Redis server", start_redis, _redis_container, attempts, allow_start, allow_docker
+    )
+
+
+def _start_or_container(
+    what: str,
+    start: Callable[[], LocalServer],
+    container: Callable[[], Server],
+    attempts: list[str],
+    allow_start: bool,
+    allow_docker: bool,
+) -> Server:
+    if allow_start:
+        try:
+            local = start()
+        except (OSError, RuntimeError) as exc:
+            attempts.append(f"local binaries: {exc}")
+        else:
+            return Server(local.url, "local binaries", local.stop)
+    else:
+        attempts.append("local binaries: disabled")
+    if allow_docker:
+        if docker_answers():
+            try:
+                return container()
+            except Exception as exc:
+                attempts.append(f"testcontainers: {type(exc).__name__}: {exc}")
+        else:
+            host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+            attempts.append(f"testcontainers: no Docker engine answered at {host}")
+    else:
+        attempts.append("testcontainers: disabled")
+    raise TestgresError(what, attempts)
+
+
+def _postgres_container() -> Server:
+    from testcontainers.postgres import PostgresContainer
+
+    container = PostgresContainer("postgres:16-alpine", driver=None)
+    container.start()
+    return Server(container.get_connection_url(), "testcontainers", container.stop)
+
+
+def _redis_container() -> Server:
+    from testcontainers.redis import RedisContainer
+
+    container = RedisContainer("redis:7-alpine")
+    container.start()
+    host, port = container.get_container_host_ip(), container.get_exposed_port(6379)
+    return Server(f"redis://{host}:{port}/0", "testcontainers", container.stop)

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite against real Postgres and Redis (installs what is missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/services.sh
+bash scripts/venv.sh
+set +e
+.venv/bin/python -m pytest "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+    echo "test.sh: pytest collected no tests; that is a failure here" >&2
+    exit 1
+fi
+exit "$status"

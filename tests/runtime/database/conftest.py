@@ -1,0 +1,59 @@
+"""Real Postgres for the database tests: one template per session, one clone per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from servicekit import database
+from servicekit.testgres import DatabaseFactory, Server, resolve_postgres
+
+from tests.runtime.database.models import TestBase
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Server]:
+    server = resolve_postgres()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def db_factory(pg_server: Server) -> Iterator[DatabaseFactory]:
+    factory = DatabaseFactory(pg_server.url)
+    factory.create_template(TestBase.metadata)
+    yield factory
+    factory.close()
+
+
+@pytest.fixture
+def pg_url(db_factory: DatabaseFactory) -> Iterator[str]:
+    """URL of a fresh Postgres database with the test schema (psycopg driver)."""
+    name = db_factory.clone()
+    yield db_factory.url(name).render_as_string(hide_password=False)
+    db_factory.drop(name)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """URL of a fresh SQLite file with the test schema."""
+    url = f"sqlite:///{tmp_path / 'test.db'}"
+    engine = database.bind(url)
+    TestBase.metadata.create_all(engine)
+    database.dispose()
+    return url
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def any_url(request: pytest.FixtureRequest) -> str:
+    """The same test on Postgres and on SQLite."""
+    name = "pg_url" if request.param == "postgresql" else "sqlite_url"
+    return str(request.getfixturevalue(name))
+
+
+@pytest.fixture(autouse=True)
+def _unbind() -> Iterator[None]:
+    yield
+    database.dispose()
+    database.AsyncSessionLocal.configure(bind=None)

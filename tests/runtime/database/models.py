@@ -1,0 +1,37 @@
+"""Models the database tests run against (their own base: no global registration)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from servicekit.database import AsyncRepository, Repository, TimestampMixin, declarative_base
+from sqlalchemy import ForeignKey, Numeric, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+TestBase = declarative_base()
+
+
+class Product(TimestampMixin, TestBase):
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(120), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    stock: Mapped[int] = mapped_column(default=0)
+
+
+class Review(TestBase):
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    body: Mapped[str] = mapped_column(String(500))
+
+
+class ProductRepository(Repository[Product]):
+    model = Product
+
+
+class AsyncProductRepository(AsyncRepository[Product]):
+    model = Product

@@ -1,0 +1,202 @@
+"""Repository[T] / AsyncRepository[T] on Postgres and SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC
+from decimal import Decimal
+
+import pytest
+from servicekit import database
+from servicekit.database import NotFound
+from sqlalchemy import select
+
+from tests.runtime.database.models import AsyncProductRepository, Product, ProductRepository
+
+
+def _product(n: int, **extra: object) -> Product:
+    return Product(slug=f"p-{n}", name=f"Product {n}", price=Decimal(n), **extra)
+
+
+def test_crud_round_trip(any_url: str) -> None:
+    database.bind(any_url)
+    with database.db_session() as session:
+        repo = ProductRepository(session)
+        added = repo.add(_product(1, stock=5))
+        assert added.id is not None
+        repo.bulk_add([_product(n) for n in range(2, 8)])
+    with database.db_session() as session:
+        repo = ProductRepository(session)
+        assert repo.get(added.id) is not None
+        assert repo.get_or_raise(added.id).stock == 5
+        assert repo.get(10_000) is None
+        with pytest.raises(NotFound, match="Product with primary key 10000 not found"):
+            repo.get_or_raise(10_000)
+        found = repo.get_by(slug="p-3")
+        assert found is not None
+        assert found.name == "Product 3"
+        assert repo.get_by(slug="nope") is None
+        assert repo.exists(slug="p-4")
+        assert not repo.exists(slug="p-40")
+        assert repo.count() == 7
+        assert repo.count(stock=5) == 1
+        listed = repo.list(order_by=Product.price.desc(), limit=3, offset=1)
+        assert [p.slug for p in listed] == ["p-6", "p-5", "p-4"]
+        assert [p.slug for p in repo.list(stock=5)] == ["p-1"]
+        with pytest.raises(ValueError, match="Product has no column 'colour'"):
+            repo.list(colour="red")
+
+
+def test_paginate_counts_separately(any_url: str) -> None:
+    database.bind(any_url)
+    with database.db_session() as session:
+        repo = ProductRepository(session)
+        repo.bulk_add([_product(n) for n in range(1, 24)])
+        page = repo.paginate(repo.query.order_by(Product.id), page=3, size=10)
+        assert [p.slug for p in page.items] == [f"p-{n}" for n in range(21, 24)]
+        assert (page.total, page.page, page.size, page.pages) == (23, 3, 10, 3)
+        cheap = repo.paginate(repo.query.where(Product.price < 5), page=1, size=2)
+        assert cheap.total == 4
+        assert len(cheap.items) == 2
+        with pytest.raises(ValueError, match="page and size must be >= 1"):
+            repo.paginate(page=0)
+
+
+def test_bulk_add_accepts_mappings_with_different_keys(any_url: str) -> None:
+    database.bind(any_url)
+    with database.db_session() as session:
+        repo = ProductRepository(session)
+        repo.bulk_add(
+            [
+                {"slug": "a", "name": "A", "price": Decimal(1)},
+                {"slug": "b", "name": "B", "price": Decimal(2), "stock": 9},
+            ]
+        )
+        stocks = dict(session.execute(select(Product.slug, Product.stock)).all())
+    assert stocks == {"a": 0, "b": 9}
+
+
+def test_bulk_add_with_return_defaults_fills_keys(any_url: str) -> None:
+    database.bind(any_url)
+    with database.db_session() as session:
+        products = [_product(n) for n in range(3)]
+        ProductRepository(session).bulk_add(products, return_defaults=True)
+        assert all(p.id is not None for p in products)
+
+
+def test_upsert_inserts_updates_and_keeps(any_url: str) -> None:
+    database.bind(any_url)
+    with database.db_session() as session:
+        repo = ProductRepository(session)
+        first = repo.upsert(
+            {"slug": "x", "name": "X", "price": Decimal("1.50")}, conflict_on=["slug"]
+        )
+        assert first.id is not None
+        assert first.price == Decimal("1.50")
+        kept = repo.upsert(
+            {"slug": "x", "name": "Other", "price": Decimal(9)}, conflict_on=["slug"]
+        )
+        assert (kept.id, kept.name, kept.price) == (first.id, "X", Decimal("1.50"))
+        updated = repo.upsert(
+            {"slug": "x", "name": "Renamed", "price": Decimal(2)},
+            conflict_on=["slug"],
+            update_fields=["name"],
+        )
+        assert (updated.id, updated.name, updated.price) == (first.id, "Renamed", Decimal("1.50"))
+        assert updated.updated_at >= updated.created_at
+        assert updated.created_at.tzinfo is UTC
+        assert repo.count() == 1
+
+
+def test_upsert_many_in_batches(any_url: str) -> None:
+    database.bind(any_url)
+    with database.db_session() as session:
+        repo = ProductRepository(session)
+        repo.bulk_add([_product(1), _product(2)])
+        rows = [
+            {"slug": f"p-{n}", "name": f"New {n}", "price": Decimal(n * 10)} for n in range(1, 5)
+        ]
+        repo.upsert_many(rows, conflict_on=["slug"], update_fields=["price"])
+        result = session.execute(
+            select(Product.slug, Product.name, Product.price).order_by(Product.slug)
+        ).all()
+    assert [tuple(r) for r in result] == [
+        ("p-1", "Product 1", Decimal(10)),
+        ("p-2", "Product 2", Decimal(20)),
+        ("p-3", "New 3", Decimal(30)),
+        ("p-4", "New 4", Decimal(40)),
+    ]
+
+
+def test_db_session_rolls_back_on_error(any_url: str) -> None:
+    database.bind(any_url)
+    with pytest.raises(RuntimeError), database.db_session() as session:
+        ProductRepository(session).add(_product(1))
+        raise RuntimeError("boom")
+    with database.db_session() as session:
+        assert ProductRepository(session).count() == 0
+
+
+def test_timestamps_are_aware_and_updated(any_url: str) -> None:
+    database.bind(any_url)
+    with database.db_session() as session:
+        product = ProductRepository(session).add(_product(1))
+        created = product.created_at
+    with database.db_session() as session:
+        stored = ProductRepository(session).get_or_raise(product.id)
+        assert stored.created_at.tzinfo is UTC
+        assert stored.created_at == created
+        stored.stock = 3
+    with database.db_session() as session:
+        again = ProductRepository(session).get_or_raise(product.id)
+        assert again.updated_at > again.created_at
+
+
+@pytest.mark.parametrize("driver_url", ["pg_url", "sqlite_url"])
+async def test_async_repository(driver_url: str, request: pytest.FixtureRequest) -> None:
+    database.async_bind(request.getfixturevalue(driver_url))
+    async with database.async_db_session() as session:
+        repo = AsyncProductRepository(session)
+        added = await repo.add(_product(1))
+        await repo.bulk_add([_product(n) for n in range(2, 6)])
+        upserted = await repo.upsert(
+            {"slug": "p-2", "name": "Two", "price": Decimal(2)},
+            conflict_on=["slug"],
+            update_fields=["name"],
+        )
+        await repo.upsert_many(
+            [{"slug": "p-9", "name": "Nine", "price": Decimal(9)}], conflict_on=["slug"]
+        )
+    async with database.async_db_session() as session:
+        repo = AsyncProductRepository(session)
+        assert (await repo.get_or_raise(added.id)).slug == "p-1"
+        assert await repo.get(999) is None
+        with pytest.raises(NotFound):
+            await repo.get_or_raise(999)
+        assert (await repo.get_by(slug="p-2")) is not None
+        assert upserted.name == "Two"
+        assert await repo.exists(slug="p-9")
+        assert await repo.count() == 6
+        listed = await repo.list(order_by=Product.slug, limit=2)
+        assert [p.slug for p in listed] == ["p-1", "p-2"]
+        page = await repo.paginate(page=2, size=4)
+        assert (len(page.items), page.total, page.pages) == (2, 6, 2)
+    await database.async_dispose()
+
+
+async def test_twenty_concurrent_upserts_of_one_key(pg_url: str) -> None:
+    database.async_bind(pg_url, pool_size=20)
+
+    async def upsert(n: int) -> int:
+        async with database.async_db_session() as session:
+            row = await AsyncProductRepository(session).upsert(
+                {"slug": "contended", "name": f"caller {n}", "price": Decimal(n)},
+                conflict_on=["slug"],
+            )
+            return row.id
+
+    ids = await asyncio.gather(*(upsert(n) for n in range(20)))
+    async with database.async_db_session() as session:
+        assert await AsyncProductRepository(session).count(slug="contended") == 1
+    assert len(set(ids)) == 1
+    await database.async_dispose()

@@ -1,0 +1,154 @@
+"""Server resolution: explicit URL, running servers, local binaries, clear failure."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from servicekit.testgres import TestgresError, resolve_postgres, resolve_redis
+from servicekit.testgres._processes import free_port, port_answers
+
+
+@pytest.fixture
+def no_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_explicit_url_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://someone@db.example:5432/app")
+    server = resolve_postgres()
+    assert (server.url, server.source) == (
+        "postgresql://someone@db.example:5432/app",
+        "explicit URL",
+    )
+
+
+@pytest.mark.usefixtures("no_env")
+def test_running_servers_are_found_by_probe() -> None:
+    if not (port_answers("127.0.0.1", 5432) and port_answers("127.0.0.1", 6379)):
+        pytest.skip("needs the machine's Postgres and Redis on their default ports")
+    postgres, cache = resolve_postgres(), resolve_redis()
+    assert (postgres.source, cache.source) == ("running server", "running server")
+    assert postgres.url == "postgresql://postgres@127.0.0.1:5432/postgres"
+    assert cache.url == "redis://127.0.0.1:6379/0"
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("no_env")
+def test_starts_its_own_postgres_when_nothing_answers() -> None:
+    closed = free_port()
+    server = resolve_postgres(probe_port=closed, allow_docker=False)
+    try:
+        assert server.source == "local binaries"
+        with psycopg.connect(server.url) as conn:
+            assert conn.execute("SHOW fsync").fetchone() == ("off",)
+    finally:
+        server.close()
+    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+    assert not port_answers("127.0.0.1", port)
+
+
+@pytest.mark.usefixtures("no_env")
+def test_starts_its_own_redis_when_nothing_answers() -> None:
+    server = resolve_redis(probe_port=free_port(), allow_docker=False)
+    try:
+        assert server.source == "local binaries"
+        client = redis.Redis.from_url(server.url)
+        assert client.ping() is True
+        assert client.config_get("save") == {"save": ""}
+        client.close()
+    finally:
+        server.close()
+
+
+@pytest.mark.usefixtures("no_env")
+def test_nothing_works_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{free_port()}")
+    with pytest.raises(TestgresError) as caught:
+        resolve_postgres(probe_port=free_port(), allow_start=False)
+    message = str(caught.value)
+    assert message.startswith("testgres could not provide a PostgreSQL server. Tried:")
+    assert "nothing answered on 127.0.0.1:" in message
+    assert "local binaries: disabled" in message
+    assert "testcontainers: no Docker engine answered at tcp://127.0.0.1:" in message
+
+
+CONFTEST = """
+from decimal import Decimal
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from servicekit import testgres
+from servicekit.database import declarative_base
+
+Base = declarative_base(schema="shop")
+
+
+class Item(Base):
+    __tablename__ = "items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50), unique=True)
+
+
+testgres.setup(Base, async_mode=True, redis_mode=True, default_schema="shop")
+"""
+
+TESTS = """
+import os
+
+import pytest
+import redis
+from sqlalchemy import select, text
+
+from servicekit import database
+from conftest import Item
+
+
+@pytest.mark.parametrize("run", [1, 2])
+def test_each_test_has_its_own_database(run, db_session):
+    assert db_session.scalars(select(Item)).all() == []
+    db_session.add(Item(name="same-name"))
+    db_session.commit()
+    assert db_session.execute(text("SHOW search_path")).scalar_one().startswith("shop")
+
+
+async def test_async_session_sees_the_same_database(async_db_session):
+    async_db_session.add(Item(name="async"))
+    await async_db_session.commit()
+    with database.db_session() as sync:
+        assert [i.name for i in sync.scalars(select(Item))] == ["async"]
+
+
+def test_environment_points_at_the_test_servers(testgres_database, redis_url):
+    assert os.environ["DATABASE_URL"] == testgres_database
+    assert os.environ["REDIS_URL"] == redis_url
+    assert os.environ["CACHE_PREFIX"].startswith("test-")
+    assert redis.Redis.from_url(redis_url).ping()
+"""
+
+
+@pytest.mark.slow
+def test_setup_gives_each_test_an_isolated_database(tmp_path: Path) -> None:
+    (tmp_path / "conftest.py").write_text(textwrap.dedent(CONFTEST))
+    (tmp_path / "test_isolation.py").write_text(textwrap.dedent(TESTS))
+    (tmp_path / "pytest.ini").write_text("[pytest]\nasyncio_mode = auto\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PYTEST_ADDOPTS")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 passed" in result.stdout
