@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import Report, median_seconds
+
 from servicekit import database
 from servicekit.database import Repository, declarative_base
 from servicekit.testgres import DatabaseFactory, resolve_postgres

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 
 import pytest
+
+from servicekit.testgres import Server, resolve_postgres
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +21,11 @@ def redis_url() -> str:
 def key_prefix() -> str:
     """A Redis key prefix no other test (or test run) uses."""
     return f"kitgen-test:{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Server]:
+    """A real Postgres: ``$DATABASE_URL``, the local server, or a throwaway one."""
+    server = resolve_postgres()
+    yield server
+    server.close()

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from kitgen import __version__
 from kitgen.errors import UserError
+from kitgen.manifest import ManifestDocument, parse_event_field_spec, parse_field_spec
+from kitgen.scaffold import new_service, update_service
+from kitgen.service import Outcome, ServiceProject
 
 app = typer.Typer(
     name="kitgen",
@@ -18,7 +25,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-_stderr = Console(stderr=True, highlight=False)
+_stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _show_version(value: bool) -> None:
@@ -35,6 +42,227 @@ def _root(
     ] = False,
 ) -> None:
     """Scaffold platform services from the kitgen template and keep them up to date."""
+
+
+@contextmanager
+def _warnings_as_messages() -> Iterator[None]:
+    """Show Copier's warnings (e.g. a dirty template checkout) as one line each."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for warning in caught:
+                _stderr.print(f"[yellow]warning:[/] {warning.message}")
+
+
+def _parse_data(pairs: list[str]) -> dict[str, str]:
+    data: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--data expects KEY=VALUE, got {pair!r}")
+        data[key] = value
+    return data
+
+
+DataOption = Annotated[
+    list[str] | None,
+    typer.Option("--data", "-d", help="Answer a template question: KEY=VALUE (repeatable)."),
+]
+TemplateOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Template location (git URL or path); default: $KITGEN_TEMPLATE or this clone."
+    ),
+]
+RefOption = Annotated[
+    str | None,
+    typer.Option("--vcs-ref", help="Template tag, branch or commit (default: latest tag)."),
+]
+
+
+@app.command()
+def new(
+    destination: Annotated[Path, typer.Argument(help="Directory to create the service in.")],
+    data: DataOption = None,
+    defaults: Annotated[
+        bool, typer.Option("--defaults", help="Use defaults for every question not in --data.")
+    ] = False,
+    template: TemplateOption = None,
+    vcs_ref: RefOption = None,
+) -> None:
+    """Create a service from the template (a thin wrapper over `copier copy`)."""
+    with _warnings_as_messages():
+        created = new_service(
+            destination,
+            data=_parse_data(data or []),
+            defaults=defaults,
+            template=template,
+            vcs_ref=vcs_ref,
+        )
+    typer.echo(f"created {created}")
+
+
+@app.command()
+def update(
+    path: Annotated[Path, typer.Argument(help="The service to update.")] = Path("."),
+    vcs_ref: RefOption = None,
+) -> None:
+    """Update a service to a newer template version; exit 1 when conflicts remain."""
+    with _warnings_as_messages():
+        result = update_service(path, vcs_ref=vcs_ref)
+    if result.clean:
+        typer.echo(f"updated {path}")
+        return
+    _stderr.print(f"[bold yellow]conflicts[/] in {path}; resolve them, then commit:")
+    for name in result.conflicts:
+        _stderr.print(f"  {name}")
+    raise typer.Exit(1)
+
+
+add_app = typer.Typer(help="Add to the service's manifest and render the code for it.")
+app.add_typer(add_app, name="add")
+
+FieldsOption = Annotated[
+    list[str] | None,
+    typer.Option("--field", "-f", help="name:type[:option...], e.g. price:decimal:precision=12"),
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Replace an existing item of the same name.")
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Show what would change; write nothing.")
+]
+PathOption = Annotated[Path, typer.Option("--path", help="The service (default: here).")]
+
+
+@add_app.command("repository")
+def add_repository(
+    name: Annotated[str, typer.Argument(help="Entity name, PascalCase (e.g. Product).")],
+    fields: FieldsOption = None,
+    table: Annotated[str | None, typer.Option(help="Table name (default: plural).")] = None,
+    uuid_pk: Annotated[bool, typer.Option("--uuid-pk", help="UUID primary key.")] = False,
+    unique_together: Annotated[
+        list[str] | None,
+        typer.Option("--unique-together", help="Comma-separated fields unique together."),
+    ] = None,
+    force: ForceOption = False,
+    dry_run: DryRunOption = False,
+    path: PathOption = Path("."),
+) -> None:
+    """Add an entity: model, repository, schemas, router, tests and a migration."""
+    if not fields:
+        raise UserError("add repository needs at least one --field name:type")
+    entity: dict[str, Any] = {
+        "name": name,
+        "fields": [parse_field_spec(spec) for spec in fields],
+    }
+    if table:
+        entity["table"] = table
+    if uuid_pk:
+        entity["primary_key"] = "uuid"
+    if unique_together:
+        entity["unique_together"] = [group.split(",") for group in unique_together]
+    _change(path, f"add {name}", dry_run, lambda doc: doc.add_entity(entity, force=force))
+
+
+@add_app.command("field")
+def add_field(
+    entity: Annotated[str, typer.Argument(help="The entity to extend.")],
+    spec: Annotated[str, typer.Argument(help="name:type[:option...]")],
+    force: ForceOption = False,
+    dry_run: DryRunOption = False,
+    path: PathOption = Path("."),
+) -> None:
+    """Add a field to an entity (and a migration for the new column)."""
+    field = parse_field_spec(spec, flag="FIELD")
+    change = f"add {entity}.{field['name']}"
+    _change(path, change, dry_run, lambda doc: doc.add_field(entity, field, force=force))
+
+
+@add_app.command("event")
+def add_event(
+    name: Annotated[str, typer.Argument(help="Event name, PascalCase (e.g. OrderPlaced).")],
+    fields: FieldsOption = None,
+    schema_version: Annotated[int, typer.Option(help="Payload schema version.")] = 1,
+    force: ForceOption = False,
+    dry_run: DryRunOption = False,
+    path: PathOption = Path("."),
+) -> None:
+    """Add an event class (a BaseEvent) the service can emit."""
+    event = {
+        "name": name,
+        "fields": [parse_event_field_spec(spec) for spec in fields or []],
+        "schema_version": schema_version,
+    }
+    _change(path, f"add event {name}", dry_run, lambda doc: doc.add_event(event, force=force))
+
+
+@add_app.command("consumer")
+def add_consumer(
+    group: Annotated[str, typer.Argument(help="Consumer group name (e.g. fulfillment).")],
+    handles: Annotated[
+        list[str] | None,
+        typer.Option("--handles", help="An event name or a routing-key glob (repeatable)."),
+    ] = None,
+    stream: Annotated[str | None, typer.Option(help="Stream (default: <service>:events).")] = None,
+    force: ForceOption = False,
+    dry_run: DryRunOption = False,
+    path: PathOption = Path("."),
+) -> None:
+    """Add a consumer group with handler stubs, started by the app's lifespan."""
+    if not handles:
+        raise UserError("add consumer needs at least one --handles EVENT|GLOB")
+    consumer: dict[str, Any] = {"group": group, "handles": handles}
+    if stream:
+        consumer["stream"] = stream
+    _change(
+        path, f"add consumer {group}", dry_run, lambda doc: doc.add_consumer(consumer, force=force)
+    )
+
+
+@app.command()
+def sync(dry_run: DryRunOption = False, path: PathOption = Path(".")) -> None:
+    """Re-render the service after a hand edit of service.yaml."""
+    _change(path, "sync manifest", dry_run, lambda doc: None)
+
+
+@app.command()
+def check(path: PathOption = Path(".")) -> None:
+    """Report drift: manifest vs answers, edited runtime, models vs migrations (exit 1)."""
+    problems = ServiceProject(path).drift()
+    if not problems:
+        typer.echo("no drift: manifest, recorded answers, runtime and migrations agree")
+        return
+    for problem in problems:
+        _stderr.print(f"[bold yellow]drift:[/] {problem}")
+    raise typer.Exit(1)
+
+
+def _change(
+    path: Path, change: str, dry_run: bool, edit: Callable[[ManifestDocument], None]
+) -> None:
+    """Edit the manifest in memory, then render it into the service (or preview it)."""
+    project = ServiceProject(path)
+    document = project.document()
+    edit(document)
+    _report(project.apply(document, change=change, dry_run=dry_run), dry_run)
+
+
+def _report(outcome: Outcome, dry_run: bool) -> None:
+    if dry_run:
+        typer.echo(outcome.diff or "nothing would change")
+        typer.echo("dry run: nothing was written")
+        return
+    if not outcome.changed:
+        typer.echo("nothing changed")
+        return
+    for name in outcome.changed:
+        typer.echo(f"  {name}")
+    if outcome.migration:
+        typer.echo(f"migration: {outcome.migration}")
+    typer.echo("review with `git diff`, then commit")
 
 
 def main() -> None:

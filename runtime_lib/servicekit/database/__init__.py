@@ -11,6 +11,7 @@ from servicekit.database.base import (
     TimestampMixin,
     UTCDateTime,
     declarative_base,
+    enum_values,
     utcnow,
 )
 from servicekit.database.engine import (
@@ -54,6 +55,7 @@ __all__ = [
     "db_session",
     "declarative_base",
     "dispose",
+    "enum_values",
     "fastapi_async_session",
     "fastapi_session",
     "get_async_engine",

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.types import TypeDecorator
 
 from servicekit.database._url import normalize_url
 from servicekit.database.errors import NotBoundError
@@ -47,6 +48,7 @@ def run_migrations(
     target = _migration_url(url, context.config.get_main_option("sqlalchemy.url"))
     options: dict[str, Any] = {
         "target_metadata": target_metadata,
+        "render_item": render_item,
         "compare_type": True,
         "render_as_batch": target.get_backend_name() == "sqlite",
     }
@@ -70,6 +72,13 @@ def run_migrations(
         with context.begin_transaction():
             if connection.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key})
+                if target_metadata.schema:
+                    # Alembic writes its version table into the schema before the first
+                    # revision could create it.
+                    quoted = connection.dialect.identifier_preparer.quote_schema(
+                        target_metadata.schema
+                    )
+                    connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
             context.run_migrations()
 
     if target.get_driver_name() in _ASYNC_DRIVERS:
@@ -90,6 +99,19 @@ async def _migrate_async(target: URL, migrate: Any) -> None:
             await connection.run_sync(migrate)
     finally:
         await engine.dispose()
+
+
+def render_item(kind: str, obj: Any, _context: Any) -> str | Literal[False]:
+    """Render wrapper types (``UTCDateTime``, ...) as the SQLAlchemy type they store as.
+
+    A migration must not import application code: the revision should still run after
+    the model or the type moved. Everything else keeps Alembic's default rendering.
+    """
+    if kind == "type" and isinstance(obj, TypeDecorator):
+        impl = obj.impl_instance
+        if type(impl).__module__.startswith("sqlalchemy.sql"):
+            return f"sa.{impl!r}"
+    return False
 
 
 def _migration_url(explicit: str | URL | None, ini_url: str | None) -> URL:

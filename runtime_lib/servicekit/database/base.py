@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +31,15 @@ class Base(DeclarativeBase):
     """The default declarative base (no schema, the naming convention above)."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def enum_values(enum_class: type[enum.Enum]) -> list[str]:
+    """Persist an ``Enum`` column by member values, not names.
+
+    Use as ``Enum(Status, native_enum=False, values_callable=enum_values)``: the stored
+    strings then match what the API shows, and renaming a member is not a data migration.
+    """
+    return [str(member.value) for member in enum_class]
 
 
 def utcnow() -> datetime:

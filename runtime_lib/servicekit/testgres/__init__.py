@@ -17,10 +17,10 @@ from typing import Any
 
 from sqlalchemy import MetaData
 
-from servicekit.testgres._fixtures import TestgresConfig, TestgresSession, build_fixtures
 from servicekit.testgres.databases import DatabaseFactory
 from servicekit.testgres.errors import TestgresError
 from servicekit.testgres.servers import Server, resolve_postgres, resolve_redis
+from servicekit.testgres.session import TestgresConfig, TestgresSession
 
 __all__ = [
     "DatabaseFactory",
@@ -67,4 +67,7 @@ def setup(
         if caller is None:
             raise RuntimeError("setup() could not find the calling module; pass namespace=")
         namespace = caller.f_globals
+    # pytest is imported only here: the server and database helpers work without it.
+    from servicekit.testgres._fixtures import build_fixtures
+
     namespace.update(build_fixtures(config))

@@ -4,50 +4,18 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import MetaData, pool
+from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from servicekit import database
 from servicekit.testgres.databases import DatabaseFactory
-from servicekit.testgres.servers import Server, resolve_postgres, resolve_redis
-
-
-@dataclass
-class TestgresConfig:
-    """What ``setup()`` was asked for."""
-
-    __test__ = False
-
-    metadata: MetaData | None
-    async_mode: bool = False
-    redis_mode: bool = False
-    schemas: tuple[str, ...] = ()
-    uri: str | None = None
-    migrate: Callable[[str], None] | None = None
-
-
-@dataclass
-class TestgresSession:
-    """The servers and template database of one test session."""
-
-    __test__ = False
-
-    postgres: Server
-    databases: DatabaseFactory
-    redis: Server | None = None
-    _closers: list[Callable[[], None]] = field(default_factory=list)
-
-    def close(self) -> None:
-        self.databases.close()
-        self.postgres.close()
-        if self.redis is not None:
-            self.redis.close()
+from servicekit.testgres.servers import resolve_postgres, resolve_redis
+from servicekit.testgres.session import TestgresConfig, TestgresSession
 
 
 def build_fixtures(config: TestgresConfig) -> dict[str, Any]:

@@ -72,6 +72,13 @@ class DatabaseFactory:
             )
         return name
 
+    def create_empty(self) -> str:
+        """Create a database without the schema (to test migrations); return its name."""
+        name = f"{self.prefix}_{uuid.uuid4().hex[:12]}"
+        self._admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        self._clones.add(name)
+        return name
+
     def drop(self, name: str) -> None:
         """Drop a clone, closing whatever connections a test left open."""
         self._admin.execute(

@@ -6,17 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from servicekit import database
-from servicekit.testgres import DatabaseFactory, Server, resolve_postgres
-
+from servicekit.testgres import DatabaseFactory, Server
 from tests.runtime.database.models import TestBase
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[Server]:
-    server = resolve_postgres()
-    yield server
-    server.close()
 
 
 @pytest.fixture(scope="session")

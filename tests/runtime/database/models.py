@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from servicekit.database import AsyncRepository, Repository, TimestampMixin, declarative_base
 from sqlalchemy import ForeignKey, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
+
+from servicekit.database import AsyncRepository, Repository, TimestampMixin, declarative_base
 
 TestBase = declarative_base()
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from servicekit import ConfigurationError, database
-from servicekit.database import EngineSettings, NotBoundError, normalize_url
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+
+from servicekit import ConfigurationError, database
+from servicekit.database import EngineSettings, NotBoundError, normalize_url
 
 
 @pytest.mark.parametrize(

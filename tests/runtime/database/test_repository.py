@@ -7,10 +7,10 @@ from datetime import UTC
 from decimal import Decimal
 
 import pytest
-from servicekit import database
-from servicekit.database import NotFound
 from sqlalchemy import select
 
+from servicekit import database
+from servicekit.database import NotFound
 from tests.runtime.database.models import AsyncProductRepository, Product, ProductRepository
 
 

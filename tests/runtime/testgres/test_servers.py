@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
+
 from servicekit.testgres import TestgresError, resolve_postgres, resolve_redis
 from servicekit.testgres._processes import free_port, port_answers
 

@@ -1,0 +1,65 @@
+"""The few git questions kitgen asks, answered by the git CLI."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from kitgen.errors import UserError
+
+_MARKERS = ("<<<<<<< ", ">>>>>>> ")
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run ``git args`` in ``cwd`` and return its stdout; a failure is a :class:`UserError`."""
+    try:
+        result = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=120
+        )
+    except FileNotFoundError:
+        raise UserError("git is not installed (kitgen needs it to track templates)") from None
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip()
+        raise UserError(f"git {' '.join(args)} failed in {cwd}: {detail}")
+    return result.stdout
+
+
+def repository_root(path: Path) -> Path | None:
+    """The work tree containing ``path``, or ``None`` outside git."""
+    result = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"],
+        cwd=path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return Path(result.stdout.strip()) if result.returncode == 0 else None
+
+
+def uncommitted_paths(path: Path) -> list[str]:
+    """Paths with uncommitted changes (untracked files included)."""
+    return [line[3:] for line in git(path, "status", "--porcelain").splitlines() if line]
+
+
+def conflicted_paths(path: Path) -> list[str]:
+    """Files a merge left unresolved: unmerged index entries, conflict markers, ``*.rej``.
+
+    ``copier update`` exits 0 even when conflicts remain, so the outcome has to be read
+    from the work tree itself.
+    """
+    conflicts = {line.split("\t", 1)[1] for line in git(path, "ls-files", "-u").splitlines()}
+    listed = git(path, "ls-files", "--cached", "--others", "--exclude-standard").splitlines()
+    for name in listed:
+        file = path / name
+        if name.endswith(".rej"):
+            conflicts.add(name)
+            continue
+        if not file.is_file():
+            continue
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        if any(line.startswith(_MARKERS) for line in text.splitlines()):
+            conflicts.add(name)
+    return sorted(conflicts)

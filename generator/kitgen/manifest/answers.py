@@ -1,0 +1,108 @@
+"""The manifest as Copier answers: the contract with the per-entity templates.
+
+:func:`to_answers` returns plain JSON-serialisable data (str/int/bool/None/list/dict) in
+manifest order. Every name in it passed the manifest's name rules; every ``default`` is
+the ``repr()`` of a validated Python value, so a template pastes it as a literal.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from kitgen.manifest._literals import python_literal
+from kitgen.manifest.naming import handler_function, route_of, routing_key, snake_case
+
+if TYPE_CHECKING:
+    from kitgen.manifest.schema import Consumer, Entity, EntityField, Event, Manifest
+
+__all__ = ["to_answers"]
+
+
+def to_answers(manifest: Manifest) -> dict[str, Any]:
+    """``{"entities": [...], "events": [...], "consumers": [...]}`` for Copier."""
+    return {
+        "entities": [_entity(manifest, entity) for entity in manifest.entities],
+        "events": [_event(event) for event in manifest.events],
+        "consumers": [_consumer(manifest, consumer) for consumer in manifest.consumers],
+    }
+
+
+def _entity(manifest: Manifest, entity: Entity) -> dict[str, Any]:
+    return {
+        "name": entity.name,
+        "module": entity.module,
+        "table": entity.table_name,
+        "schema": manifest.schema_of(entity),
+        "primary_key": entity.primary_key,
+        "route": route_of(entity.name),
+        "unique_together": [list(group) for group in entity.unique_together],
+        "fields": [_field(manifest, field) for field in entity.fields],
+    }
+
+
+def _field(manifest: Manifest, field: EntityField) -> dict[str, Any]:
+    target = manifest.entity(field.to) if field.to is not None else None
+    return {
+        "name": field.name,
+        "type": field.type,
+        "nullable": field.nullable,
+        "unique": field.unique,
+        "index": field.index,
+        "max_length": field.resolved_max_length,
+        "precision": field.resolved_precision,
+        "scale": field.resolved_scale,
+        "values": list(field.values) if field.type == "enum" and field.values else None,
+        "to": target.name if target else None,
+        "to_module": target.module if target else None,
+        "to_table": target.table_name if target else None,
+        "to_schema": manifest.schema_of(target) if target else None,
+        "to_pk": target.primary_key if target else None,
+        "on_delete": _on_delete(field) if target else None,
+        "default": python_literal(field.python_default()) if field.has_default else None,
+    }
+
+
+def _on_delete(field: EntityField) -> str:
+    # Unset: SET NULL for a nullable reference, RESTRICT otherwise (never a silent cascade).
+    if field.on_delete is not None:
+        return field.on_delete.upper()
+    return "SET NULL" if field.nullable else "RESTRICT"
+
+
+def _event(event: Event) -> dict[str, Any]:
+    return {
+        "name": event.name,
+        "module": event.module,
+        "routing_key": routing_key(event.name),
+        "schema_version": event.schema_version,
+        "fields": [
+            {"name": field.name, "type": field.type, "nullable": field.nullable}
+            for field in event.fields
+        ],
+    }
+
+
+def _consumer(manifest: Manifest, consumer: Consumer) -> dict[str, Any]:
+    handles: list[dict[str, Any]] = []
+    taken: set[str] = set()
+    for handle in consumer.handles:
+        if handle[:1].isupper():
+            module = snake_case(handle)
+            entry = {"kind": "event", "name": handle, "module": module}
+            base = module
+        else:
+            entry = {"kind": "glob", "pattern": handle}
+            base = re.sub(r"[^a-z0-9]+", "_", handle.replace("*", "any")).strip("_") or "any"
+        function, suffix = base, 2
+        while function in taken:  # "order.*" and "order_*" must not share a handler name
+            function, suffix = f"{base}_{suffix}", suffix + 1
+        taken.add(function)
+        handles.append({**entry, "function": function})
+    return {
+        "group": consumer.group,
+        "module": consumer.group.replace("-", "_"),
+        "stream": manifest.stream_of(consumer),
+        "function": handler_function(consumer.group),
+        "handles": handles,
+    }

@@ -1,0 +1,275 @@
+"""Typed key-value storage on Redis: :class:`RedisStore` (sync) and :class:`AsyncRedisStore`.
+
+Both share one design (:class:`_StoreCodec`): values are written as JSON through the same
+codec as :mod:`servicekit.cache` (strings and bytes verbatim), read back by validating the
+bytes into the requested type, and every Redis or codec failure is mapped onto
+:class:`StoreError`. Only the I/O differs between the two classes.
+
+A store is **strict**: it raises where the cache fails open. Use it for data you cannot
+silently lose or recompute; use :mod:`servicekit.cache` for data you can.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import redis
+import redis.asyncio
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from servicekit.cache import _codec
+from servicekit.cache._failopen import connection_pool
+from servicekit.errors import ServiceKitError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Sequence
+
+__all__ = [
+    "AsyncRedisStore",
+    "FailedValue",
+    "RedisStore",
+    "StoreConnectionError",
+    "StoreDeserialisationError",
+    "StoreError",
+    "StoreOperationError",
+    "StoreSerialisationError",
+]
+
+T = TypeVar("T")
+
+_SCAN_COUNT = 500
+
+
+class StoreError(ServiceKitError):
+    """Base of every error a store raises."""
+
+
+class StoreConnectionError(StoreError):
+    """Redis could not be reached or did not answer in time."""
+
+
+class StoreSerialisationError(StoreError, TypeError):
+    """The value given to ``set`` cannot be encoded as JSON."""
+
+
+class StoreDeserialisationError(StoreError, ValueError):
+    """The stored bytes are not valid for the requested type."""
+
+
+class StoreOperationError(StoreError):
+    """Redis answered with an error (wrong type, out of memory, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FailedValue:
+    """One ``mget`` entry that exists but could not be decoded; the batch still succeeds."""
+
+    key: str
+    error: StoreDeserialisationError
+
+
+@contextlib.contextmanager
+def _mapped_errors(operation: str, key: object) -> Iterator[None]:
+    # A plain (sync) context manager: it also wraps the awaits of the async store, which
+    # is what lets both classes share the error mapping.
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        raise StoreConnectionError(f"{operation} {key!r}: {exc}") from exc
+    except RedisError as exc:
+        raise StoreOperationError(f"{operation} {key!r}: {exc}") from exc
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def _bytes(raw: bytes | str) -> bytes:
+    return raw.encode() if isinstance(raw, str) else raw
+
+
+class _StoreCodec:
+    """Encoding, decoding and result shaping shared by both stores (no I/O here)."""
+
+    @staticmethod
+    def _encode(key: str, value: object) -> bytes | str:
+        if isinstance(value, str | bytes):
+            return value
+        try:
+            return _codec.dumps(value)
+        except TypeError as exc:
+            raise StoreSerialisationError(f"set {key!r}: {exc}") from exc
+
+    @staticmethod
+    def _reader(model: type[T]) -> Callable[[bytes | str], T]:
+        """How to turn stored bytes into ``model``; resolved once per call, not per value."""
+        if model is str:
+            return _text  # type: ignore[return-value]
+        if model is bytes:
+            return _bytes  # type: ignore[return-value]
+        target: Any = model  # a type is hashable; the lru_cache signature says Hashable
+        return _codec.validator(target).validate_json
+
+    @staticmethod
+    def _failure(key: str, model: type[object], exc: ValueError) -> StoreDeserialisationError:
+        name = getattr(model, "__name__", model)
+        return StoreDeserialisationError(f"value at {key!r} is not a valid {name}: {exc}")
+
+    def _decode(self, key: str, raw: bytes | str, model: type[T]) -> T:
+        try:
+            return self._reader(model)(raw)
+        except ValueError as exc:
+            raise self._failure(key, model, exc) from exc
+
+    def _decode_many(
+        self, keys: Sequence[str], raws: Iterable[bytes | str | None], model: type[T]
+    ) -> list[T | FailedValue | None]:
+        read = self._reader(model)
+        results: list[T | FailedValue | None] = []
+        append = results.append
+        for key, raw in zip(keys, raws, strict=True):
+            if raw is None:
+                append(None)
+                continue
+            try:
+                append(read(raw))
+            except ValueError as exc:
+                append(FailedValue(key, self._failure(key, model, exc)))
+        return results
+
+    @staticmethod
+    def _set_args(ttl: float | None) -> dict[str, Any]:
+        return {} if ttl is None else {"px": max(1, round(ttl * 1000))}
+
+
+class RedisStore(_StoreCodec):
+    """Synchronous typed store over a ``redis.Redis`` client."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, connect_timeout: float = 1.0, socket_timeout: float = 5.0
+    ) -> RedisStore:
+        """A store with its own pool: bounded timeouts, no retries (errors surface fast)."""
+        pool = redis.ConnectionPool.from_url(
+            url,
+            socket_connect_timeout=connect_timeout,
+            socket_timeout=socket_timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+        return cls(redis.Redis.from_pool(pool))
+
+    def close(self) -> None:
+        self.client.close()
+
+    def is_alive(self) -> bool:
+        """``True`` if Redis answers ``PING``; never raises."""
+        try:
+            return bool(self.client.ping())
+        except RedisError:
+            return False
+
+    def set(self, key: str, value: object, *, ttl: float | None = None) -> None:
+        """Store a model, dict, list or primitive at ``key`` (optionally expiring)."""
+        payload = self._encode(key, value)
+        with _mapped_errors("set", key):
+            self.client.set(key, payload, **self._set_args(ttl))
+
+    def get(self, key: str, model: type[T]) -> T | None:
+        """The value at ``key`` validated as ``model``, or ``None`` if it does not exist."""
+        with _mapped_errors("get", key):
+            raw: bytes | str | None = self.client.get(key)
+        return None if raw is None else self._decode(key, raw, model)
+
+    def get_raw(self, key: str) -> str | None:
+        """The stored text at ``key`` without any decoding, or ``None``."""
+        with _mapped_errors("get", key):
+            raw: bytes | str | None = self.client.get(key)
+        return None if raw is None else _text(raw)
+
+    def list_keys(self, pattern: str) -> list[str]:
+        """Keys matching ``pattern``, found with ``SCAN`` (never the blocking ``KEYS``)."""
+        with _mapped_errors("scan", pattern):
+            return [_text(k) for k in self.client.scan_iter(match=pattern, count=_SCAN_COUNT)]
+
+    def mget(self, keys: Sequence[str], model: type[T]) -> list[T | FailedValue | None]:
+        """Values at ``keys`` in order: a model, ``None`` (missing) or :class:`FailedValue`."""
+        if not keys:
+            return []
+        with _mapped_errors("mget", keys[0]):
+            raws: list[bytes | str | None] = self.client.mget(keys)
+        return self._decode_many(keys, raws, model)
+
+    def delete(self, key: str) -> bool:
+        """Delete ``key``; ``True`` if it existed."""
+        with _mapped_errors("delete", key):
+            return bool(self.client.delete(key))
+
+
+class AsyncRedisStore(_StoreCodec):
+    """Asynchronous typed store over a ``redis.asyncio.Redis`` client."""
+
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        self.client = client
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, connect_timeout: float = 1.0, socket_timeout: float = 5.0
+    ) -> AsyncRedisStore:
+        """A store with its own pool: bounded timeouts, no retries (errors surface fast)."""
+        pool = connection_pool(url, connect_timeout=connect_timeout, socket_timeout=socket_timeout)
+        return cls(redis.asyncio.Redis.from_pool(pool))
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def is_alive(self) -> bool:
+        """``True`` if Redis answers ``PING``; never raises."""
+        try:
+            return bool(await self.client.ping())
+        except RedisError:
+            return False
+
+    async def set(self, key: str, value: object, *, ttl: float | None = None) -> None:
+        """Store a model, dict, list or primitive at ``key`` (optionally expiring)."""
+        payload = self._encode(key, value)
+        with _mapped_errors("set", key):
+            await self.client.set(key, payload, **self._set_args(ttl))
+
+    async def get(self, key: str, model: type[T]) -> T | None:
+        """The value at ``key`` validated as ``model``, or ``None`` if it does not exist."""
+        with _mapped_errors("get", key):
+            raw: bytes | str | None = await self.client.get(key)
+        return None if raw is None else self._decode(key, raw, model)
+
+    async def get_raw(self, key: str) -> str | None:
+        """The stored text at ``key`` without any decoding, or ``None``."""
+        with _mapped_errors("get", key):
+            raw: bytes | str | None = await self.client.get(key)
+        return None if raw is None else _text(raw)
+
+    async def list_keys(self, pattern: str) -> list[str]:
+        """Keys matching ``pattern``, found with ``SCAN`` (never the blocking ``KEYS``)."""
+        with _mapped_errors("scan", pattern):
+            return [_text(k) async for k in self.client.scan_iter(match=pattern, count=_SCAN_COUNT)]
+
+    async def mget(self, keys: Sequence[str], model: type[T]) -> list[T | FailedValue | None]:
+        """Values at ``keys`` in order: a model, ``None`` (missing) or :class:`FailedValue`."""
+        if not keys:
+            return []
+        with _mapped_errors("mget", keys[0]):
+            raws: list[bytes | str | None] = await self.client.mget(keys)
+        return self._decode_many(keys, raws, model)
+
+    async def delete(self, key: str) -> bool:
+        """Delete ``key``; ``True`` if it existed."""
+        with _mapped_errors("delete", key):
+            return bool(await self.client.delete(key))

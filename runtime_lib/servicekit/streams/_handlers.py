@@ -1,0 +1,214 @@
+"""Handler registrations: what a handler matches and how one run is retried."""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import inspect
+import logging
+import math
+import types
+import typing
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from servicekit.streams.errors import (
+    HandlerTimeoutError,
+    MaxRetriesExceededError,
+    NonRetryableError,
+    StreamsConfigurationError,
+    StreamsError,
+)
+from servicekit.streams.events import BaseEvent
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from servicekit.streams.backoff import Backoff
+
+logger = logging.getLogger("servicekit.streams.router")
+
+
+def event_classes(target: object) -> tuple[type[BaseEvent], ...] | None:
+    """The classes a target names, or None when it is a glob pattern."""
+    if isinstance(target, str):
+        return None
+    if isinstance(target, type) and issubclass(target, BaseEvent):
+        return (target,)
+    if isinstance(target, types.UnionType) or typing.get_origin(target) is typing.Union:
+        members = typing.get_args(target)
+        if members and all(isinstance(m, type) and issubclass(m, BaseEvent) for m in members):
+            return members
+    raise StreamsConfigurationError(
+        f"handler target must be an event class, a union of them or a glob string: {target!r}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    func: Callable[[Any], Awaitable[Any]]
+    name: str
+    classes: tuple[type[BaseEvent], ...] | None
+    pattern: str | None
+    timeout: float
+    retries: int
+    backoff: Backoff
+    retryable: tuple[type[BaseException], ...]
+
+    @classmethod
+    def build(
+        cls,
+        func: Callable[[Any], Awaitable[Any]],
+        target: object,
+        *,
+        timeout: float,
+        retries: int,
+        backoff: Backoff,
+        retryable: tuple[type[BaseException], ...],
+    ) -> Handler:
+        if not inspect.iscoroutinefunction(func):
+            raise StreamsConfigurationError(f"handler {func!r} must be an async function")
+        if timeout <= 0 or retries < 0:
+            raise StreamsConfigurationError("timeout must be positive and retries >= 0")
+        classes = event_classes(target)
+        return cls(
+            func=func,
+            name=getattr(func, "__qualname__", repr(func)),
+            classes=classes,
+            pattern=target if classes is None else None,  # type: ignore[arg-type]
+            timeout=timeout,
+            retries=retries,
+            backoff=backoff,
+            retryable=retryable,
+        )
+
+    def worst_case(self) -> float:
+        """Longest a message can spend in this handler: every attempt times out."""
+        delays = sum(self.backoff.upper_bound(attempt) for attempt in range(1, self.retries + 1))
+        return self.timeout * (self.retries + 1) + delays
+
+    def matches(self, event: BaseEvent) -> bool:
+        if self.classes is not None:
+            return isinstance(event, self.classes)
+        assert self.pattern is not None
+        return fnmatch.fnmatchcase(event.routing_key, self.pattern)
+
+    async def run(self, event: BaseEvent) -> StreamsError | None:
+        """Run with timeout and quick retries; None on success, else the final error.
+
+        The error is a :class:`NonRetryableError` (dead-letter the message) or a
+        :class:`MaxRetriesExceededError` (leave it pending for redelivery).
+        """
+        error = await self._attempt(event)
+        return None if error is None else await self.retry(event, error, None)
+
+    async def retry(
+        self, event: BaseEvent, error: BaseException, deadline: Deadline | None
+    ) -> StreamsError | None:
+        """Continue after a failed first attempt (``deadline``: see :class:`Deadline`)."""
+        attempt = 0
+        while True:
+            failure: StreamsError
+            if isinstance(error, NonRetryableError):
+                return error
+            if not isinstance(error, HandlerTimeoutError) and not isinstance(error, self.retryable):
+                failure = NonRetryableError(f"{self.name}: {error!r}")
+                failure.__cause__ = error
+                return failure
+            if attempt >= self.retries:
+                failure = MaxRetriesExceededError(
+                    f"{self.name} failed {attempt + 1} time(s), last error: {error!r}"
+                )
+                failure.__cause__ = error
+                return failure
+            attempt += 1
+            delay = self.backoff(attempt)
+            logger.info("%s failed (%r); retry %d in %.3fs", self.name, error, attempt, delay)
+            await asyncio.sleep(delay)
+            outcome = await (
+                self._attempt(event) if deadline is None else deadline.run(self, event)
+            )
+            if outcome is None:
+                return None
+            error = outcome
+
+    async def _attempt(self, event: BaseEvent) -> BaseException | None:
+        try:
+            async with asyncio.timeout(self.timeout) as scope:
+                await self.func(event)
+        except TimeoutError as exc:
+            # Only our own deadline is a handler timeout; a TimeoutError raised by the
+            # handler's code is an ordinary error.
+            return self._timed_out() if scope.expired() else exc
+        except Exception as exc:
+            return exc
+        return None
+
+    def _timed_out(self) -> HandlerTimeoutError:
+        return HandlerTimeoutError(f"{self.name} exceeded {self.timeout}s")
+
+
+class Deadline:
+    """Handler timeouts for the handlers one task runs one after the other.
+
+    ``asyncio.timeout`` schedules and cancels a timer per call, which costs more than a
+    no-op handler itself. Here consecutive deadlines share one timer: it is only moved
+    when a deadline comes earlier than the scheduled one, and when it fires early it is
+    re-armed for the current deadline. The cancellation bookkeeping mirrors
+    ``asyncio.timeout``: a cancellation from elsewhere is never turned into a timeout.
+    """
+
+    __slots__ = ("_deadline", "_expired", "_loop", "_task", "_timer")
+
+    def __init__(self) -> None:
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("Deadline must be created inside a task")
+        self._loop = asyncio.get_running_loop()
+        self._task = task
+        self._deadline = math.inf
+        self._expired = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def run(self, handler: Handler, event: BaseEvent) -> BaseException | None:
+        """One attempt of ``handler``; must be awaited by the task that created this."""
+        task, loop = self._task, self._loop
+        cancelling = task.cancelling()
+        self._deadline = deadline = loop.time() + handler.timeout
+        if self._timer is None or self._timer.when() > deadline:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = loop.call_at(deadline, self._fire)
+        try:
+            await handler.func(event)
+        except asyncio.CancelledError:
+            if self._expired:
+                self._expired = False
+                if task.uncancel() <= cancelling:
+                    return handler._timed_out()
+            raise
+        except Exception as exc:
+            return exc
+        finally:
+            self._deadline = math.inf
+        if self._expired:
+            # The handler swallowed our cancellation and finished anyway: a success.
+            self._expired = False
+            task.uncancel()
+        return None
+
+    def _fire(self) -> None:
+        self._timer = None
+        if self._deadline == math.inf:
+            return
+        if self._loop.time() >= self._deadline:
+            self._deadline = math.inf
+            self._expired = True
+            self._task.cancel()
+        else:
+            self._timer = self._loop.call_at(self._deadline, self._fire)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

@@ -1,0 +1,80 @@
+"""Correlation and causation ids carried by a context variable.
+
+Inside :func:`correlation_scope` every emitted event without a correlation id gets the
+scope's id. While a router runs a handler, the context holds the handled event: its
+correlation id (or its own id, for the first event of a chain) is the correlation id and
+its id the causation id, so events emitted by the handler are linked to it without
+passing ``caused_by``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextvars import ContextVar, Token
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from servicekit.streams.events import BaseEvent
+
+__all__ = ["correlation_scope", "get_causation_id", "get_correlation_id"]
+
+# (explicit correlation id, event being handled). One variable, set once per handled
+# message, and ids are turned into strings only when someone asks: routers set it for
+# every message, most handlers never read it.
+_context: ContextVar[tuple[str | None, BaseEvent | None]] = ContextVar(
+    "servicekit_streams_context", default=(None, None)
+)
+
+
+def get_correlation_id() -> str | None:
+    """The correlation id of the current scope or handled event, if any."""
+    correlation_id, event = _context.get()
+    if correlation_id is not None or event is None:
+        return correlation_id
+    return event.correlation_id or str(event.id)
+
+
+def get_causation_id() -> str | None:
+    """The id of the event being handled in the current context, if any."""
+    event = _context.get()[1]
+    return None if event is None else str(event.id)
+
+
+class correlation_scope:  # lower case: used like a function, ``with correlation_scope():``
+    """Give every event emitted inside the block the same correlation id.
+
+    Works with ``with`` and ``async with``; the target is the correlation id (a new UUID
+    unless one is passed). Scopes nest: the inner id applies inside the inner block.
+    Inside a handler the causation id is kept.
+    """
+
+    def __init__(self, correlation_id: str | None = None) -> None:
+        self.correlation_id = correlation_id or str(uuid.uuid4())
+        self._token: Token[tuple[str | None, BaseEvent | None]] | None = None
+
+    def __enter__(self) -> str:
+        self._token = _context.set((self.correlation_id, _context.get()[1]))
+        return self.correlation_id
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._token is not None:
+            _context.reset(self._token)
+            self._token = None
+
+    async def __aenter__(self) -> str:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)

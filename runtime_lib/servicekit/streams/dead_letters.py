@@ -1,0 +1,133 @@
+"""Dead letters: messages the router gave up on, kept in a stream for inspection.
+
+Each dead letter records where the message came from, why it was given up, the error and
+handler involved, and the original fields, so it can be examined and :func:`replay`-ed
+once the cause is fixed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from servicekit.streams.serialization import FIELD_DATA, FIELD_SCHEMA_VERSION, FIELD_TYPE
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = ["DeadLetter", "DeadLetterReason", "read_dead_letters", "replay"]
+
+
+class DeadLetterReason(StrEnum):
+    MAX_DELIVERIES_EXCEEDED = "max_deliveries_exceeded"
+    DESERIALIZATION_FAILED = "deserialization_failed"
+    NON_RETRYABLE_ERROR = "non_retryable_error"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One entry of a dead-letter stream (``dlq_stream``)."""
+
+    dlq_stream: str
+    id: str
+    original_msg_id: str
+    original_stream: str
+    original_group: str
+    reason: DeadLetterReason
+    error: str
+    handler: str
+    failed_at: datetime
+    event_type: str
+    schema_version: str
+    data: str
+
+    @classmethod
+    def from_entry(cls, dlq_stream: str, message_id: Any, fields: dict[Any, Any]) -> DeadLetter:
+        text = {_text(key): _text(value) for key, value in fields.items()}
+        return cls(
+            dlq_stream=dlq_stream,
+            id=_text(message_id),
+            original_msg_id=text["original_msg_id"],
+            original_stream=text["original_stream"],
+            original_group=text["original_group"],
+            reason=DeadLetterReason(text["reason"]),
+            error=text.get("error", ""),
+            handler=text.get("handler", ""),
+            failed_at=datetime.fromisoformat(text["failed_at"]),
+            event_type=text.get("event_type", ""),
+            schema_version=text.get("schema_version", ""),
+            data=text.get("data", ""),
+        )
+
+
+async def read_dead_letters(
+    redis: Redis, stream: str, *, count: int = 100, start: str = "-"
+) -> list[DeadLetter]:
+    """The oldest ``count`` dead letters from ``start`` (an entry id, inclusive)."""
+    entries: Any = await redis.xrange(stream, min=start, count=count)
+    return [DeadLetter.from_entry(stream, message_id, fields) for message_id, fields in entries]
+
+
+async def replay(
+    redis: Redis, letter: DeadLetter, *, stream: str | None = None, delete: bool = True
+) -> str:
+    """Append the original message again (to ``stream`` or where it came from).
+
+    With ``delete``, the dead letter is removed in the same transaction, so it is neither
+    lost nor replayed twice. Returns the new message id.
+    """
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.xadd(
+            stream or letter.original_stream,
+            {
+                FIELD_TYPE: letter.event_type,
+                FIELD_SCHEMA_VERSION: letter.schema_version or "1",
+                FIELD_DATA: letter.data,
+            },
+        )
+        if delete:
+            pipe.xdel(letter.dlq_stream, letter.id)
+        replies = await pipe.execute()
+    return _text(replies[0])
+
+
+def entry_fields(
+    *,
+    message_id: str,
+    stream: str,
+    group: str,
+    reason: DeadLetterReason,
+    error: str,
+    handler: str,
+    failed_at: datetime,
+    original: dict[Any, Any],
+) -> dict[str, str | bytes]:
+    """The fields of the dead letter for a message whose fields were ``original``.
+
+    A message that is not one of our events (written by some other producer) keeps all of
+    its fields, as a JSON object under ``data``.
+    """
+    text = {_text(key): value for key, value in original.items()}
+    data = text.get(FIELD_DATA)
+    if data is None or FIELD_TYPE not in text:
+        data = orjson.dumps({key: _text(value) for key, value in text.items()})
+    return {
+        "original_msg_id": message_id,
+        "original_stream": stream,
+        "original_group": group,
+        "reason": reason.value,
+        "error": error,
+        "handler": handler,
+        "failed_at": failed_at.isoformat(),
+        "event_type": _text(text.get(FIELD_TYPE, "")),
+        "schema_version": _text(text.get(FIELD_SCHEMA_VERSION, "")),
+        "data": data,
+    }

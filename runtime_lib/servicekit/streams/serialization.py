@@ -1,0 +1,97 @@
+"""How an event is laid out in a stream entry, and how it is read back.
+
+An entry has three fields: ``event_type`` (the routing key), ``schema_version`` and
+``data`` (the event as compact JSON, written by pydantic-core and read by orjson). Reading
+accepts both ``bytes`` and ``str`` fields, so it works whatever ``decode_responses`` the
+client was created with.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from pydantic import ValidationError
+
+from servicekit.streams.errors import DeserializationError
+from servicekit.streams.events import BaseEvent, GenericEvent
+from servicekit.streams.registry import EventRegistry, event_registry
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["FIELD_DATA", "FIELD_SCHEMA_VERSION", "FIELD_TYPE", "decode_event", "encode_event"]
+
+FIELD_TYPE = "event_type"
+FIELD_SCHEMA_VERSION = "schema_version"
+FIELD_DATA = "data"
+_TYPE_KEY = FIELD_TYPE.encode()
+_DATA_KEY = FIELD_DATA.encode()
+
+_ENVELOPE = frozenset(BaseEvent.model_fields)
+_GENERIC_ONLY = {"raw_type", "data", "raw_schema_version"}
+
+
+def encode_event(event: BaseEvent) -> tuple[str, int, bytes]:
+    """``(event_type, schema_version, data)`` for one event."""
+    if isinstance(event, GenericEvent):
+        # Write the payload back flat, as its original producer did.
+        envelope = event.model_dump(mode="json", exclude=_GENERIC_ONLY)
+        return event.raw_type, event.raw_schema_version, orjson.dumps({**event.data, **envelope})
+    # The compiled pydantic-core serializer: no intermediate dict, one bytes object.
+    return event.event_type, event.schema_version, event.__pydantic_serializer__.to_json(event)
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _field(fields: Mapping[Any, Any], name: str) -> Any:
+    value = fields.get(name)
+    return fields.get(name.encode()) if value is None else value
+
+
+def decode_event(fields: Mapping[Any, Any], registry: EventRegistry = event_registry) -> BaseEvent:
+    """Rebuild the event stored in a stream entry's fields.
+
+    Raises :class:`DeserializationError` when the entry is not an event or does not
+    validate against its class.
+    """
+    # redis-py gives bytes keys unless the client decodes responses; try those first.
+    raw_type = fields.get(_TYPE_KEY)
+    if raw_type is not None:
+        raw = fields.get(_DATA_KEY)
+        validate = registry.json_validator(raw_type)
+        if validate is not None and raw is not None:
+            # The common case: pydantic-core parses and validates the JSON in one pass.
+            try:
+                return validate(raw)
+            except ValidationError as exc:
+                raise DeserializationError(f"{raw_type.decode()}: {exc}") from exc
+        cls = registry.get_raw(raw_type)
+        event_type = raw_type.decode()
+    else:
+        event_type, raw = _text(fields.get(FIELD_TYPE)), fields.get(FIELD_DATA)
+        cls = None if event_type is None else registry.get(event_type)
+    if event_type is None or raw is None:
+        raise DeserializationError("entry has no event_type or data field")
+    try:
+        version = int(_field(fields, FIELD_SCHEMA_VERSION) or 1)
+        payload = orjson.loads(raw)
+    except (ValueError, TypeError) as exc:
+        raise DeserializationError(f"{event_type}: unreadable entry: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise DeserializationError(f"{event_type}: data is not a JSON object")
+    try:
+        if cls is None:
+            envelope = {key: payload.pop(key) for key in _ENVELOPE & payload.keys()}
+            return GenericEvent(
+                raw_type=event_type, data=payload, raw_schema_version=version, **envelope
+            )
+        # The migration contract: a "before" validator may read (and pop) these two keys;
+        # models without one ignore them like any unknown field.
+        payload["_schema_version"] = version
+        payload["_timestamp"] = payload.get("timestamp")
+        return cls.model_validate(payload)
+    except ValidationError as exc:
+        raise DeserializationError(f"{event_type}: {exc}") from exc

@@ -1,0 +1,215 @@
+"""Manifest.to_answers(): the data the per-entity Copier templates render from."""
+
+from __future__ import annotations
+
+import ast
+import json
+from decimal import Decimal
+from typing import Any
+
+from kitgen.manifest import ManifestDocument
+from kitgen.manifest._literals import python_literal
+
+MANIFEST = """\
+manifest_version: 1
+service: shop
+package: shop
+database: {schema: sales, async: true}
+entities:
+  - name: Customer
+    primary_key: uuid
+    schema: crm
+    fields:
+      - {name: email, type: str, max_length: 200, unique: true}
+  - name: OrderItem
+    unique_together: [[sku, order_ref]]
+    fields:
+      - {name: sku, type: str, default: "a'b"}
+      - {name: order_ref, type: text, nullable: true, index: true}
+      - {name: quantity, type: int, default: 0}
+      - {name: big, type: bigint, default: 9000000000}
+      - {name: ratio, type: float, default: 1}
+      - {name: price, type: decimal, precision: 10, scale: 2, default: '1.50'}
+      - {name: paid, type: bool, default: false}
+      - {name: due_on, type: date, nullable: true}
+      - {name: paid_at, type: datetime, nullable: true}
+      - {name: token, type: uuid}
+      - {name: extra, type: json, default: {a: [1, true, null]}}
+      - {name: tags, type: 'list[str]', default: [x, y]}
+      - {name: sizes, type: 'list[int]', default: []}
+      - {name: state, type: enum, values: [draft, live], default: draft}
+      - {name: customer_id, type: fk, to: Customer, on_delete: set null, nullable: true}
+      - {name: parent_id, type: fk, to: OrderItem}
+  - name: Category
+    table: product_categories
+    fields:
+      - {name: title, type: str}
+events:
+  - name: S3ObjectUploaded
+    schema_version: 2
+    fields:
+      - {name: key, type: str}
+      - {name: size, type: int, nullable: true}
+consumers:
+  - group: order-sync
+    handles: [S3ObjectUploaded, "order.*", "*"]
+  - {group: audit, stream: "audit:all", handles: ["*"]}
+"""
+
+NO_OPTIONS: dict[str, Any] = {
+    "nullable": False,
+    "unique": False,
+    "index": False,
+    "max_length": None,
+    "precision": None,
+    "scale": None,
+    "values": None,
+    "to": None,
+    "to_module": None,
+    "to_table": None,
+    "to_schema": None,
+    "to_pk": None,
+    "on_delete": None,
+    "default": None,
+}
+
+
+def _field(name: str, kind: str, **options: Any) -> dict[str, Any]:
+    return {"name": name, "type": kind, **NO_OPTIONS, **options}
+
+
+def _answers() -> dict[str, Any]:
+    return ManifestDocument(MANIFEST).validate().to_answers()
+
+
+def test_answers_are_plain_json() -> None:
+    answers = _answers()
+    assert json.loads(json.dumps(answers)) == answers
+    assert list(answers) == ["entities", "events", "consumers"]
+
+
+def test_entities() -> None:
+    customer, item, category = _answers()["entities"]
+    assert customer == {
+        "name": "Customer",
+        "module": "customer",
+        "table": "customers",
+        "schema": "crm",
+        "primary_key": "uuid",
+        "route": "customers",
+        "unique_together": [],
+        "fields": [_field("email", "str", max_length=200, unique=True)],
+    }
+    assert {k: v for k, v in item.items() if k != "fields"} == {
+        "name": "OrderItem",
+        "module": "order_item",
+        "table": "order_items",
+        "schema": "sales",
+        "primary_key": "int",
+        "route": "order-items",
+        "unique_together": [["sku", "order_ref"]],
+    }
+    assert (category["table"], category["route"]) == ("product_categories", "categories")
+
+
+def test_every_field_type() -> None:
+    fields = _answers()["entities"][1]["fields"]
+    customer_ref = {
+        "to": "Customer",
+        "to_module": "customer",
+        "to_table": "customers",
+        "to_schema": "crm",
+        "to_pk": "uuid",
+    }
+    assert fields == [
+        _field("sku", "str", max_length=255, default='"a\'b"'),
+        _field("order_ref", "text", nullable=True, index=True),
+        _field("quantity", "int", default="0"),
+        _field("big", "bigint", default="9000000000"),
+        _field("ratio", "float", default="1.0"),
+        _field("price", "decimal", precision=10, scale=2, default='Decimal("1.50")'),
+        _field("paid", "bool", default="False"),
+        _field("due_on", "date", nullable=True),
+        _field("paid_at", "datetime", nullable=True),
+        _field("token", "uuid"),
+        _field("extra", "json", default='{"a": [1, True, None]}'),
+        _field("tags", "list[str]", default='["x", "y"]'),
+        _field("sizes", "list[int]", default="[]"),
+        _field("state", "enum", values=["draft", "live"], default='"draft"'),
+        _field("customer_id", "fk", nullable=True, on_delete="SET NULL", **customer_ref),
+        _field(
+            "parent_id",
+            "fk",
+            to="OrderItem",
+            to_module="order_item",
+            to_table="order_items",
+            to_schema="sales",
+            to_pk="int",
+            on_delete="RESTRICT",
+        ),
+    ]
+
+
+def test_defaults_are_python_literals_of_the_checked_value() -> None:
+    fields = _answers()["entities"][1]["fields"]
+    defaults = {f["name"]: f["default"] for f in fields if f["default"] is not None}
+    assert ast.literal_eval(defaults["sku"]) == "a'b"
+    assert ast.literal_eval(defaults["extra"]) == {"a": [1, True, None]}
+    assert eval(defaults["price"], {"Decimal": Decimal}) == Decimal("1.50")
+
+
+def test_string_defaults_are_spelled_as_ruff_formats_them() -> None:
+    assert python_literal("plain") == '"plain"'
+    assert python_literal('say "hi"') == "'say \"hi\"'"
+    assert python_literal("both ' and \"") == '"both \' and \\""'
+    assert python_literal("back\\slash") == '"back\\\\slash"'
+
+
+def test_events_and_consumers() -> None:
+    answers = _answers()
+    assert answers["events"] == [
+        {
+            "name": "S3ObjectUploaded",
+            "module": "s3_object_uploaded",
+            "routing_key": "s3_object.uploaded",
+            "schema_version": 2,
+            "fields": [
+                {"name": "key", "type": "str", "nullable": False},
+                {"name": "size", "type": "int", "nullable": True},
+            ],
+        }
+    ]
+    assert answers["consumers"] == [
+        {
+            "group": "order-sync",
+            "module": "order_sync",
+            "stream": "shop:events",
+            "function": "handle_order_sync",
+            "handles": [
+                {
+                    "kind": "event",
+                    "name": "S3ObjectUploaded",
+                    "module": "s3_object_uploaded",
+                    "function": "s3_object_uploaded",
+                },
+                {"kind": "glob", "pattern": "order.*", "function": "order_any"},
+                {"kind": "glob", "pattern": "*", "function": "any"},
+            ],
+        },
+        {
+            "group": "audit",
+            "module": "audit",
+            "stream": "audit:all",
+            "function": "handle_audit",
+            "handles": [{"kind": "glob", "pattern": "*", "function": "any"}],
+        },
+    ]
+
+
+def test_manifest_conveniences() -> None:
+    manifest = ManifestDocument(MANIFEST).validate()
+    assert manifest.is_async is True
+    entity = manifest.entity("OrderItem")
+    assert entity is not None
+    assert entity.table_name == "order_items"
+    assert manifest.schema_of(entity) == "sales"

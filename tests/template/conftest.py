@@ -1,0 +1,65 @@
+"""Fixtures for rendering the template and checking what it produces."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kitgen import new_service
+from servicekit.testgres import DatabaseFactory, Server
+
+REPO = Path(__file__).resolve().parents[2]
+UV = Path(sys.executable).with_name("uv")
+
+
+def run(
+    command: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run a command; fail the test with its output when it fails."""
+    result = subprocess.run(
+        command,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, f"{' '.join(command)}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def render(destination: Path, **answers: object) -> Path:
+    """Render the template from this working tree (uncommitted changes included)."""
+    data = {
+        key: str(value).lower() if isinstance(value, bool) else value
+        for key, value in answers.items()
+    }
+    return new_service(destination, data=data, defaults=True, template=str(REPO), vcs_ref="HEAD")
+
+
+@pytest.fixture(scope="session")
+def service_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One virtual environment shared by every rendered service."""
+    venv = tmp_path_factory.mktemp("service-venv") / "venv"
+    run([str(UV), "venv", "--python", sys.executable, str(venv)], cwd=REPO)
+    return venv
+
+
+@pytest.fixture(scope="session")
+def empty_databases(pg_server: Server) -> Iterator[DatabaseFactory]:
+    """Creates empty databases for migrations and app start-up checks."""
+    factory = DatabaseFactory(pg_server.url)
+    yield factory
+    factory.close()
+
+
+def clean_env() -> dict[str, str]:
+    """The environment a fresh shell would give a service (no test overrides)."""
+    overrides = ("DATABASE_URL", "REDIS_URL", "CACHE_PREFIX", "VIRTUAL_ENV", "PYTHONPATH")
+    return {key: value for key, value in os.environ.items() if key not in overrides}

@@ -1,0 +1,149 @@
+"""`copier update` (through kitgen) keeps local edits, brings template and runtime changes,
+and reports conflicts that copier itself would exit 0 on."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kitgen import new_service, update_service
+from tests.template.conftest import REPO, run
+
+pytestmark = pytest.mark.slow
+
+RUNTIME_FIX = '\n\nRUNTIME_FIX_MARKER = "shipped in 1.1.0"\n'
+TEMPLATE_LINE = "the vendored runtime library — change it upstream in kitgen"
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return run(["git", *args], cwd=cwd).stdout
+
+
+def _commit_all(cwd: Path, message: str) -> None:
+    _git(cwd, "add", "-A")
+    _git(cwd, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", message)
+
+
+@pytest.fixture
+def template_repo(tmp_path: Path) -> Path:
+    """A throwaway git copy of this repository's working tree, tagged 1.0.0."""
+    target = tmp_path / "kitgen"
+    listed = _git(REPO, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
+    for name in filter(None, listed.split("\0")):
+        source = REPO / name
+        if not source.exists() and not source.is_symlink():
+            continue  # deleted in the working tree
+        destination = target / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            destination.symlink_to(source.readlink())
+        else:
+            shutil.copy2(source, destination)
+    _git(target, "init", "-q", "-b", "main")
+    _commit_all(target, "template 1.0.0")
+    _git(target, "tag", "1.0.0")
+    return target
+
+
+def _release_1_1(template: Path) -> None:
+    """A runtime fix and a template change, tagged 1.1.0."""
+    errors = template / "runtime_lib" / "servicekit" / "errors.py"
+    errors.write_text(errors.read_text() + RUNTIME_FIX)
+    readme = template / "templates" / "service" / "README.md.jinja"
+    text = readme.read_text()
+    assert TEMPLATE_LINE in text
+    readme.write_text(text.replace(TEMPLATE_LINE, TEMPLATE_LINE + " (see kitgen's releases)"))
+    _commit_all(template, "template 1.1.0")
+    _git(template, "tag", "1.1.0")
+
+
+def _service(template: Path, destination: Path) -> Path:
+    service = new_service(
+        destination,
+        data={"service_name": "shop", "with_cache": "false"},
+        defaults=True,
+        template=str(template),
+        vcs_ref="1.0.0",
+    )
+    _git(service, "init", "-q", "-b", "main")
+    _commit_all(service, "generated")
+    return service
+
+
+def test_update_keeps_local_edits_and_brings_template_and_runtime_changes(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    service = _service(template_repo, tmp_path / "shop")
+    app = service / "shop" / "app.py"
+    app.write_text(app.read_text() + "\n\n# local edit: owned by the shop team\n")
+    _commit_all(service, "local edit")
+    _release_1_1(template_repo)
+
+    result = update_service(service, vcs_ref="1.1.0")
+
+    assert result.clean, result.conflicts
+    assert "# local edit: owned by the shop team" in app.read_text()
+    assert "(see kitgen's releases)" in (service / "README.md").read_text()
+    assert RUNTIME_FIX.strip() in (service / "servicekit" / "errors.py").read_text()
+    vendored = {
+        p.relative_to(service / "servicekit"): p.read_bytes()
+        for p in (service / "servicekit").rglob("*.py")
+    }
+    upstream = {
+        p.relative_to(template_repo / "runtime_lib" / "servicekit"): p.read_bytes()
+        for p in (template_repo / "runtime_lib" / "servicekit").rglob("*.py")
+    }
+    assert vendored == upstream
+    assert "_commit: 1.1.0" in (service / ".copier-answers.yml").read_text()
+
+
+def test_conflicting_edit_is_marked_inline_and_reported(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    service = _service(template_repo, tmp_path / "shop")
+    readme = service / "README.md"
+    readme.write_text(readme.read_text().replace(TEMPLATE_LINE, "Our own fork of the runtime"))
+    _commit_all(service, "conflicting edit")
+    _release_1_1(template_repo)
+
+    result = update_service(service, vcs_ref="1.1.0")
+
+    assert result.conflicts == ["README.md"]
+    text = readme.read_text()
+    assert "<<<<<<< " in text
+    assert "Our own fork of the runtime" in text
+    assert "(see kitgen's releases)" in text
+
+
+def test_cli_update_exits_1_on_conflicts_and_2_on_a_dirty_tree(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    service = _service(template_repo, tmp_path / "shop")
+    (service / "notes.txt").write_text("not committed\n")
+    dirty = _kitgen("update", str(service), "--vcs-ref", "1.1.0")
+    assert dirty.returncode == 2
+    assert "has uncommitted changes (notes.txt)" in dirty.stderr
+    assert "Traceback" not in dirty.stderr
+
+    (service / "notes.txt").unlink()
+    readme = service / "README.md"
+    readme.write_text(readme.read_text().replace(TEMPLATE_LINE, "Our own fork of the runtime"))
+    _commit_all(service, "conflicting edit")
+    _release_1_1(template_repo)
+    conflicted = _kitgen("update", str(service), "--vcs-ref", "1.1.0")
+    assert conflicted.returncode == 1
+    assert "README.md" in conflicted.stderr
+
+
+def _kitgen(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kitgen", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
