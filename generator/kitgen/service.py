@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import copier
-import yaml
 from copier.errors import CopierError
+from ruamel.yaml import YAML
 
 from kitgen._git import conflicted_paths, git, repository_root, uncommitted_paths
 from kitgen.errors import UserError
@@ -62,7 +62,7 @@ class ServiceProject:
 
     def recorded_answers(self) -> dict[str, Any]:
         """What Copier recorded in ``.copier-answers.yml``."""
-        loaded = yaml.safe_load((self.root / ANSWERS).read_text(encoding="utf-8"))
+        loaded = _load_yaml(self.root / ANSWERS)
         if not isinstance(loaded, dict):
             raise UserError(f"{ANSWERS} is not a mapping: restore it from git")
         return loaded
@@ -206,8 +206,12 @@ def _render(root: Path, manifest_text: str, manifest: Manifest, change: str) -> 
 
 
 def _schema_answers(root: Path) -> Any:
-    recorded = yaml.safe_load((root / ANSWERS).read_text(encoding="utf-8")) or {}
+    recorded = _load_yaml(root / ANSWERS) or {}
     return recorded.get("entities") or []
+
+
+def _load_yaml(path: Path) -> Any:
+    return YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
 
 
 def _files(root: Path) -> dict[str, bytes]:
