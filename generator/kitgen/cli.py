@@ -7,16 +7,17 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from kitgen import __version__
 from kitgen.errors import UserError
-from kitgen.manifest import ManifestDocument, parse_event_field_spec, parse_field_spec
-from kitgen.scaffold import new_service, update_service
-from kitgen.service import Outcome, ServiceProject
+
+if TYPE_CHECKING:
+    from kitgen.manifest import ManifestDocument
+    from kitgen.service import Outcome
 
 app = typer.Typer(
     name="kitgen",
@@ -93,6 +94,8 @@ def new(
     vcs_ref: RefOption = None,
 ) -> None:
     """Create a service from the template (a thin wrapper over `copier copy`)."""
+    from kitgen.scaffold import new_service
+
     with _warnings_as_messages():
         created = new_service(
             destination,
@@ -110,6 +113,8 @@ def update(
     vcs_ref: RefOption = None,
 ) -> None:
     """Update a service to a newer template version; exit 1 when conflicts remain."""
+    from kitgen.scaffold import update_service
+
     with _warnings_as_messages():
         result = update_service(path, vcs_ref=vcs_ref)
     if result.clean:
@@ -152,6 +157,8 @@ def add_repository(
     path: PathOption = Path("."),
 ) -> None:
     """Add an entity: model, repository, schemas, router, tests and a migration."""
+    from kitgen.manifest import parse_field_spec
+
     if not fields:
         raise UserError("add repository needs at least one --field name:type")
     entity: dict[str, Any] = {
@@ -176,6 +183,8 @@ def add_field(
     path: PathOption = Path("."),
 ) -> None:
     """Add a field to an entity (and a migration for the new column)."""
+    from kitgen.manifest import parse_field_spec
+
     field = parse_field_spec(spec, flag="FIELD")
     change = f"add {entity}.{field['name']}"
     _change(path, change, dry_run, lambda doc: doc.add_field(entity, field, force=force))
@@ -191,6 +200,8 @@ def add_event(
     path: PathOption = Path("."),
 ) -> None:
     """Add an event class (a BaseEvent) the service can emit."""
+    from kitgen.manifest import parse_event_field_spec
+
     event = {
         "name": name,
         "fields": [parse_event_field_spec(spec) for spec in fields or []],
@@ -231,6 +242,8 @@ def sync(dry_run: DryRunOption = False, path: PathOption = Path(".")) -> None:
 @app.command()
 def check(path: PathOption = Path(".")) -> None:
     """Report drift: manifest vs answers, edited runtime, models vs migrations (exit 1)."""
+    from kitgen.service import ServiceProject
+
     problems = ServiceProject(path).drift()
     if not problems:
         typer.echo("no drift: manifest, recorded answers, runtime and migrations agree")
@@ -244,6 +257,8 @@ def _change(
     path: Path, change: str, dry_run: bool, edit: Callable[[ManifestDocument], None]
 ) -> None:
     """Edit the manifest in memory, then render it into the service (or preview it)."""
+    from kitgen.service import ServiceProject
+
     project = ServiceProject(path)
     document = project.document()
     edit(document)

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from kitgen.errors import UserError
 from servicekit import ServiceKitError
-from servicekit.testgres import DatabaseFactory, resolve_postgres
 
 _BANNER = re.compile(r"^ *# ### .* ###\n", re.MULTILINE)
 _EMPTY_UPGRADE = re.compile(r"def upgrade\(\) -> None:\n(?:\s*#[^\n]*\n)*\s*pass\n")
@@ -37,6 +36,8 @@ def service_python(root: Path) -> str:
 @contextmanager
 def scratch_database() -> Iterator[str]:
     """A throwaway, empty Postgres database (found or started as testgres does)."""
+    from servicekit.testgres import DatabaseFactory, resolve_postgres
+
     try:
         server = resolve_postgres()
     except ServiceKitError as exc:

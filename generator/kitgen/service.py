@@ -24,7 +24,7 @@ from ruamel.yaml import YAML
 from kitgen._git import conflicted_paths, git, repository_root, uncommitted_paths
 from kitgen.errors import UserError
 from kitgen.manifest import Manifest, ManifestDocument
-from kitgen.migrations import check_migrations, service_python, write_revision
+from kitgen.migrations import MigrationError, check_migrations, service_python, write_revision
 
 MANIFEST = "service.yaml"
 ANSWERS = ".copier-answers.yml"
@@ -135,9 +135,13 @@ class ServiceProject:
             if (recorded.get(key) or []) != expected[key]:
                 problems.append(f"{MANIFEST} and {ANSWERS} disagree on {key}: run `kitgen sync`")
         problems.extend(self._runtime_drift(recorded))
-        migrations = check_migrations(self.root)
-        if migrations:
-            problems.append(f"models and migrations disagree: {migrations}")
+        try:
+            migrations = check_migrations(self.root)
+        except MigrationError as exc:
+            problems.append(f"migrations could not be checked: {exc}")
+        else:
+            if migrations:
+                problems.append(f"models and migrations disagree: {migrations}")
         return problems
 
     def _runtime_drift(self, recorded: dict[str, Any]) -> list[str]:

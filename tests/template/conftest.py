@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -63,3 +64,35 @@ def clean_env() -> dict[str, str]:
     """The environment a fresh shell would give a service (no test overrides)."""
     overrides = ("DATABASE_URL", "REDIS_URL", "CACHE_PREFIX", "VIRTUAL_ENV", "PYTHONPATH")
     return {key: value for key, value in os.environ.items() if key not in overrides}
+
+
+def git(cwd: Path, *args: str) -> str:
+    return run(["git", *args], cwd=cwd).stdout
+
+
+def commit_all(cwd: Path, message: str) -> None:
+    git(cwd, "add", "-A")
+    git(cwd, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", message)
+
+
+def committed_template_copy(target: Path, tag: str = "1.0.0") -> Path:
+    """Copy this repository's working tree into a fresh git repo, commit and tag it.
+
+    Services rendered from a dirty checkout record a commit that exists nowhere else, so
+    anything that later updates a service needs a committed template.
+    """
+    listed = git(REPO, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
+    for name in filter(None, listed.split("\0")):
+        source = REPO / name
+        if not source.exists() and not source.is_symlink():
+            continue  # deleted in the working tree
+        destination = target / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            destination.symlink_to(source.readlink())
+        else:
+            shutil.copy2(source, destination)
+    git(target, "init", "-q", "-b", "main")
+    commit_all(target, f"template {tag}")
+    git(target, "tag", tag)
+    return target

@@ -3,7 +3,6 @@ and reports conflicts that copier itself would exit 0 on."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kitgen import new_service, update_service
-from tests.template.conftest import REPO, run
+from tests.template.conftest import commit_all, committed_template_copy, git
 
 pytestmark = pytest.mark.slow
 
@@ -19,34 +18,10 @@ RUNTIME_FIX = '\n\nRUNTIME_FIX_MARKER = "shipped in 1.1.0"\n'
 TEMPLATE_LINE = "the vendored runtime library — change it upstream in kitgen"
 
 
-def _git(cwd: Path, *args: str) -> str:
-    return run(["git", *args], cwd=cwd).stdout
-
-
-def _commit_all(cwd: Path, message: str) -> None:
-    _git(cwd, "add", "-A")
-    _git(cwd, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", message)
-
-
 @pytest.fixture
 def template_repo(tmp_path: Path) -> Path:
     """A throwaway git copy of this repository's working tree, tagged 1.0.0."""
-    target = tmp_path / "kitgen"
-    listed = _git(REPO, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
-    for name in filter(None, listed.split("\0")):
-        source = REPO / name
-        if not source.exists() and not source.is_symlink():
-            continue  # deleted in the working tree
-        destination = target / name
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_symlink():
-            destination.symlink_to(source.readlink())
-        else:
-            shutil.copy2(source, destination)
-    _git(target, "init", "-q", "-b", "main")
-    _commit_all(target, "template 1.0.0")
-    _git(target, "tag", "1.0.0")
-    return target
+    return committed_template_copy(tmp_path / "kitgen")
 
 
 def _release_1_1(template: Path) -> None:
@@ -57,8 +32,8 @@ def _release_1_1(template: Path) -> None:
     text = readme.read_text()
     assert TEMPLATE_LINE in text
     readme.write_text(text.replace(TEMPLATE_LINE, TEMPLATE_LINE + " (see kitgen's releases)"))
-    _commit_all(template, "template 1.1.0")
-    _git(template, "tag", "1.1.0")
+    commit_all(template, "template 1.1.0")
+    git(template, "tag", "1.1.0")
 
 
 def _service(template: Path, destination: Path) -> Path:
@@ -69,8 +44,8 @@ def _service(template: Path, destination: Path) -> Path:
         template=str(template),
         vcs_ref="1.0.0",
     )
-    _git(service, "init", "-q", "-b", "main")
-    _commit_all(service, "generated")
+    git(service, "init", "-q", "-b", "main")
+    commit_all(service, "generated")
     return service
 
 
@@ -80,7 +55,7 @@ def test_update_keeps_local_edits_and_brings_template_and_runtime_changes(
     service = _service(template_repo, tmp_path / "shop")
     app = service / "shop" / "app.py"
     app.write_text(app.read_text() + "\n\n# local edit: owned by the shop team\n")
-    _commit_all(service, "local edit")
+    commit_all(service, "local edit")
     _release_1_1(template_repo)
 
     result = update_service(service, vcs_ref="1.1.0")
@@ -107,7 +82,7 @@ def test_conflicting_edit_is_marked_inline_and_reported(
     service = _service(template_repo, tmp_path / "shop")
     readme = service / "README.md"
     readme.write_text(readme.read_text().replace(TEMPLATE_LINE, "Our own fork of the runtime"))
-    _commit_all(service, "conflicting edit")
+    commit_all(service, "conflicting edit")
     _release_1_1(template_repo)
 
     result = update_service(service, vcs_ref="1.1.0")
@@ -132,7 +107,7 @@ def test_cli_update_exits_1_on_conflicts_and_2_on_a_dirty_tree(
     (service / "notes.txt").unlink()
     readme = service / "README.md"
     readme.write_text(readme.read_text().replace(TEMPLATE_LINE, "Our own fork of the runtime"))
-    _commit_all(service, "conflicting edit")
+    commit_all(service, "conflicting edit")
     _release_1_1(template_repo)
     conflicted = _kitgen("update", str(service), "--vcs-ref", "1.1.0")
     assert conflicted.returncode == 1
