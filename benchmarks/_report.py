@@ -20,6 +20,22 @@ def median_seconds(run: Callable[[], object], *, repeat: int = 5, warmup: int = 
     return statistics.median(samples)
 
 
+def interleaved(
+    ours: Callable[[], float], baseline: Callable[[], float], *, rounds: int = 7
+) -> tuple[float, float]:
+    """Median seconds of ``ours`` and ``baseline``, run in alternating rounds.
+
+    Each callable times its own measured section and returns it. Alternating keeps a
+    busy neighbour (this is a shared 2-core machine) from penalising only one side.
+    """
+    ours(), baseline()  # warm-up: statement caches, connections, imports
+    ours_times, base_times = [], []
+    for _ in range(rounds):
+        ours_times.append(ours())
+        base_times.append(baseline())
+    return statistics.median(ours_times), statistics.median(base_times)
+
+
 @dataclass
 class Report:
     """Rows of ours-vs-baseline comparisons, printed as one table."""

@@ -5,17 +5,19 @@ Run: .venv/bin/python benchmarks/bench_database.py
 
 from __future__ import annotations
 
+import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import String, create_engine, insert, pool, select, text
+from sqlalchemy import Engine, String, create_engine, insert, pool, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import Report, median_seconds
+from _report import Report, interleaved
 
 from servicekit import database
 from servicekit.database import Repository, declarative_base
@@ -38,148 +40,147 @@ class RowRepository(Repository[Row]):
     model = Row
 
 
-def _rows(tag: str) -> list[dict[str, object]]:
-    return [{"key": f"{tag}-{n}", "name": f"row {n}", "value": n} for n in range(ROWS)]
+def timed(work: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+def _rows() -> list[dict[str, object]]:
+    return [{"key": f"k-{n}", "name": f"row {n}", "value": n} for n in range(ROWS)]
+
+
+def bench_writes(engine: Engine, report: Report) -> None:
+    table = Row.__table__
+    rows = _rows()
+
+    def core_insert() -> float:
+        with engine.begin() as conn:
+            elapsed = timed(lambda: conn.execute(insert(table), rows))
+            conn.execute(text("TRUNCATE bench_rows"))
+        return elapsed
+
+    def ours_bulk_add() -> float:
+        objects = [Row(**row) for row in rows]
+        with Session(engine) as session, session.begin():
+            elapsed = timed(lambda: RowRepository(session).bulk_add(objects))
+            session.execute(text("TRUNCATE bench_rows"))
+        return elapsed
+
+    ours, base = interleaved(ours_bulk_add, core_insert)
+    report.ratio("bulk_add 10k ORM objects vs Core executemany", ours * 1e3, base * 1e3, 1.30, "ms")
+
+    with engine.begin() as conn:
+        conn.execute(insert(table), rows)
+    updates = [{**row, "name": "updated"} for row in rows]
+    upsert = pg_insert(table)
+    core_upsert = upsert.on_conflict_do_update(
+        index_elements=["key"], set_={"name": upsert.excluded.name}
+    )
+    core_returning = core_upsert.returning(*table.c)
+
+    def core_per_row() -> float:
+        with engine.begin() as conn:
+            return timed(lambda: [conn.execute(core_returning, row).one() for row in updates])
+
+    def ours_per_row() -> float:
+        with Session(engine) as session, session.begin():
+            repo = RowRepository(session)
+            return timed(
+                lambda: [
+                    repo.upsert(row, conflict_on=["key"], update_fields=["name"]) for row in updates
+                ]
+            )
+
+    ours, base = interleaved(ours_per_row, core_per_row, rounds=3)
+    report.ratio(
+        "upsert per row (10k calls, RETURNING) vs Core", ours * 1e3, base * 1e3, 1.15, "ms"
+    )
+
+    def core_many() -> float:
+        with engine.begin() as conn:
+            return timed(lambda: conn.execute(core_upsert, updates))
+
+    def ours_many() -> float:
+        with Session(engine) as session, session.begin():
+            repo = RowRepository(session)
+            return timed(
+                lambda: repo.upsert_many(updates, conflict_on=["key"], update_fields=["name"])
+            )
+
+    ours, base = interleaved(ours_many, core_many)
+    report.ratio("upsert_many 10k rows vs Core executemany", ours * 1e3, base * 1e3, 1.30, "ms")
+
+
+def bench_reads(engine: Engine, report: Report) -> None:
+    with engine.connect() as conn:
+        ids = list(conn.execute(select(Row.id).limit(2000)).scalars())
+
+    def session_get() -> float:
+        with Session(engine) as session:
+            return timed(lambda: [session.get(Row, ident) for ident in ids])
+
+    def repo_get() -> float:
+        with Session(engine) as session:
+            repo = RowRepository(session)
+            return timed(lambda: [repo.get(ident) for ident in ids])
+
+    ours, base = interleaved(repo_get, session_get)
+    per_call = 1e6 / len(ids)
+    report.ratio("get by primary key (per call)", ours * per_call, base * per_call, 1.15, "us")
+
+    def session_list() -> float:
+        with Session(engine) as session:
+            query = select(Row).limit(100)
+            return timed(lambda: [session.scalars(query).all() for _ in range(200)])
+
+    def repo_list() -> float:
+        with Session(engine) as session:
+            repo = RowRepository(session)
+            return timed(lambda: [repo.list(limit=100) for _ in range(200)])
+
+    ours, base = interleaved(repo_list, session_list)
+    report.ratio("list 100 rows (per call)", ours * 1e6 / 200, base * 1e6 / 200, 1.15, "us")
 
 
 def main() -> None:
-    report = Report("servicekit.database vs SQLAlchemy (psycopg 3, median of 5)")
+    report = Report("servicekit.database vs SQLAlchemy (psycopg 3, medians of alternating rounds)")
     started = time.perf_counter()
     server = resolve_postgres()
     factory = DatabaseFactory(server.url)
     factory.create_template(BenchBase.metadata)
     startup = time.perf_counter() - started
 
-    def isolate() -> None:
+    def isolate(test_body_s: float) -> float:
+        # What the autouse fixture does around every test; returns the time the test
+        # waits (the next clone is made in the background while a test runs).
+        start = time.perf_counter()
         name = factory.clone()
         database.bind(factory.url(name), poolclass=pool.NullPool)
+        waited = time.perf_counter() - start
+        time.sleep(test_body_s)
         database.dispose()
-        factory.drop(name)
+        factory.release(name)
+        return waited
 
-    isolation = median_seconds(isolate, repeat=15, warmup=2)
-
+    back_to_back = statistics.median(isolate(0.0) for _ in range(15))
+    with_body = statistics.median(isolate(0.1) for _ in range(15))
     name = factory.clone()
-    url = factory.url(name)
-    engine = create_engine(url)
-    database.bind(url)
-    table = Row.__table__
-    rows = _rows("k")
-    upsert = pg_insert(table)
-    core_upsert = upsert.on_conflict_do_update(
-        index_elements=["key"], set_={"name": upsert.excluded.name}
-    )
-
-    def core_insert() -> None:
-        with engine.begin() as conn:
-            conn.execute(insert(table), rows)
-            conn.execute(text("TRUNCATE bench_rows"))
-
-    def ours_bulk_add() -> None:
-        objs = [Row(**row) for row in rows]
-        with Session(engine) as session:
-            start = time.perf_counter()
-            RowRepository(session).bulk_add(objs)
-            bulk_times.append(time.perf_counter() - start)
-            session.execute(text("TRUNCATE bench_rows"))
-            session.commit()
-
-    bulk_times: list[float] = []
-    core = median_seconds(core_insert)
-    median_seconds(ours_bulk_add)
-    bulk = sorted(bulk_times[1:])[len(bulk_times[1:]) // 2]
-    report.ratio(
-        "bulk_add 10k ORM objects vs Core insert executemany", bulk * 1e3, core * 1e3, 1.30, "ms"
-    )
-
-    with engine.begin() as conn:
-        conn.execute(insert(table), rows)
-    per_row = [{**row, "name": "updated"} for row in rows]
-    returning = core_upsert.returning(*table.c)
-
-    def core_upsert_rows() -> None:
-        with engine.begin() as conn:
-            for row in per_row:
-                conn.execute(returning, row).one()
-
-    def ours_upsert_rows() -> None:
-        with Session(engine) as session, session.begin():
-            repo = RowRepository(session)
-            for row in per_row:
-                repo.upsert(row, conflict_on=["key"], update_fields=["name"])
-
-    report.ratio(
-        "upsert per row (10k calls, RETURNING) vs Core",
-        median_seconds(ours_upsert_rows, repeat=3) * 1e3,
-        median_seconds(core_upsert_rows, repeat=3) * 1e3,
-        1.15,
-        "ms",
-    )
-
-    def core_upsert_many() -> None:
-        with engine.begin() as conn:
-            conn.execute(core_upsert, per_row)
-
-    def ours_upsert_many() -> None:
-        with Session(engine) as session, session.begin():
-            RowRepository(session).upsert_many(per_row, conflict_on=["key"], update_fields=["name"])
-
-    report.ratio(
-        "upsert_many 10k rows vs Core executemany upsert",
-        median_seconds(ours_upsert_many) * 1e3,
-        median_seconds(core_upsert_many) * 1e3,
-        1.30,
-        "ms",
-    )
-
-    with engine.connect() as conn:
-        ids = list(conn.execute(select(Row.id).limit(2000)).scalars())
-
-    def session_get() -> None:
-        with Session(engine) as session:
-            for ident in ids:
-                session.get(Row, ident)
-
-    def repo_get() -> None:
-        with Session(engine) as session:
-            repo = RowRepository(session)
-            for ident in ids:
-                repo.get(ident)
-
-    report.ratio(
-        "get by primary key (per call)",
-        median_seconds(repo_get) / len(ids) * 1e6,
-        median_seconds(session_get) / len(ids) * 1e6,
-        1.15,
-        "us",
-    )
-
-    def session_list() -> None:
-        with Session(engine) as session:
-            for _ in range(200):
-                session.scalars(select(Row).limit(100)).all()
-
-    def repo_list() -> None:
-        with Session(engine) as session:
-            repo = RowRepository(session)
-            for _ in range(200):
-                repo.list(limit=100)
-
-    report.ratio(
-        "list 100 rows (per call)",
-        median_seconds(repo_list) / 200 * 1e6,
-        median_seconds(session_list) / 200 * 1e6,
-        1.15,
-        "us",
-    )
-
+    engine = create_engine(factory.url(name))
+    try:
+        bench_writes(engine, report)
+        bench_reads(engine, report)
+    finally:
+        engine.dispose()
+        factory.close()
+        server.close()
     report.absolute(
         "testgres start-up (servers found, template with schema)", startup * 1e3, 1500, "ms"
     )
-    report.absolute("per-test isolation (clone, bind, drop)", isolation * 1e3, 60, "ms")
-    database.dispose()
-    engine.dispose()
-    factory.close()
-    server.close()
+    report.absolute(
+        "per-test isolation, 100 ms tests (wait for a clone)", with_body * 1e3, 60, "ms"
+    )
+    report.absolute("per-test isolation, empty tests back to back", back_to_back * 1e3, 60, "ms")
     report.print()
 
 

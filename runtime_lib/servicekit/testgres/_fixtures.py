@@ -97,7 +97,7 @@ def _isolated_database(session: TestgresSession, *, async_mode: bool) -> Iterato
         # NullPool keeps no connections, so unbinding is all async disposal needs here;
         # DROP .. WITH (FORCE) below closes anything a test leaked.
         database.AsyncSessionLocal.configure(bind=None)
-        factory.drop(name)
+        factory.release(name)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
