@@ -11,9 +11,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Executable, Select, Table, exists, func, inspect, select
+from sqlalchemy import ColumnElement, Executable, Row, Select, Table, exists, func, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import DeclarativeBase, Mapper
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapper,
+    Session,
+    configure_mappers,
+    make_transient_to_detached,
+)
+from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 
 ModelT = TypeVar("ModelT", bound=DeclarativeBase)
 
@@ -100,6 +107,11 @@ class StatementBuilder(Generic[ModelT]):
             returning,
         )
 
+    def load_returned(self, session: Session, row: Row[Any]) -> ModelT:
+        """The persistent instance for a row returned by the RETURNING upsert."""
+        obj: ModelT = _row_loader(self.model).load(session, row)
+        return obj
+
     def insert_rows(
         self, objs: Iterable[ModelT | Mapping[str, Any]]
     ) -> dict[tuple[str, ...], builtins.list[dict[str, Any]]]:
@@ -153,13 +165,70 @@ def _upsert_statement(
         upsert = stmt.on_conflict_do_update(index_elements=list(conflict_on), set_=assignments)
     else:
         upsert = stmt.on_conflict_do_nothing(index_elements=list(conflict_on))
-    if not returning:
-        result: Executable = upsert
-        return result
-    # Load the returned row through the ORM's query path: ORM-enabled INSERT .. RETURNING
-    # goes through the bulk-DML machinery, which costs ~3x more per single-row call.
-    returning_all = upsert.returning(*table.c)
-    return select(model).from_statement(returning_all).execution_options(populate_existing=True)
+    if returning:
+        # Plain Core RETURNING, materialised by _RowLoader: an ORM-enabled statement
+        # (bulk DML, or select().from_statement()) sets up compile state and row
+        # processors on every execution, which doubled the cost of a one-row upsert.
+        upsert = upsert.returning(*table.c)
+    result: Executable = upsert
+    return result
+
+
+class _RowLoader:
+    """Makes a row of every column of ``model``'s table a persistent instance.
+
+    It does what an ORM query with ``populate_existing`` would, through public API: the
+    instance already in the identity map is refreshed in place (committed values, no
+    history, so nothing is flushed back); otherwise a new instance is filled from the
+    row and attached as if loaded (``make_transient_to_detached`` + ``Session.add``).
+    """
+
+    __slots__ = ("_attributes", "_mapper", "_polymorphic", "_primary_key")
+
+    def __init__(self, model: type[DeclarativeBase]) -> None:
+        # Attribute instrumentation is completed when mappers are configured; instances
+        # made without a query or a constructor call would otherwise miss it.
+        configure_mappers()
+        mapper: Mapper[Any] = inspect(model)
+        table = cast("Table", model.__table__)
+        position: dict[ColumnElement[Any], int] = {
+            column: index for index, column in enumerate(table.c)
+        }
+        self._mapper = mapper
+        self._attributes = tuple(
+            (position[column], prop.key)
+            for prop in mapper.column_attrs
+            for column in prop.columns
+            if column in position
+        )
+        self._primary_key = tuple(position[column] for column in mapper.primary_key)
+        # The row's discriminator may name a subclass; only the ORM's loader picks it.
+        self._polymorphic = mapper.polymorphic_on is not None
+
+    def load(self, session: Session, row: Row[Any]) -> Any:
+        ident = tuple([row[index] for index in self._primary_key])
+        if self._polymorphic:
+            # Rare: one extra SELECT by primary key (it sees the row this transaction
+            # just wrote or locked) so the ORM resolves the class.
+            return session.get(self._mapper, ident, populate_existing=True)
+        key = self._mapper.identity_key_from_primary_key(ident)
+        obj = session.identity_map.get(key)
+        if obj is not None:
+            for index, name in self._attributes:
+                set_committed_value(obj, name, row[index])
+            return obj
+        obj = self._mapper.class_manager.new_instance()
+        state = instance_dict(obj)
+        for index, name in self._attributes:
+            state[name] = row[index]
+        make_transient_to_detached(obj)
+        session.add(obj)
+        return obj
+
+
+@cache
+def _row_loader(model: type[DeclarativeBase]) -> _RowLoader:
+    return _RowLoader(model)
 
 
 def _has_onupdate(model: type[DeclarativeBase], name: str) -> bool:

@@ -113,11 +113,7 @@ class Repository(StatementBuilder[ModelT]):
 
         Without ``update_fields`` an existing row is left as it is (and returned).
         """
-        stmt = self.upsert_stmt(
-            _dialect(self.session), values, conflict_on, update_fields, returning=True
-        )
-        obj: ModelT = self.session.scalars(stmt, dict(values)).one()
-        return obj
+        return _upsert_row(self.session, self, values, conflict_on, update_fields)
 
     def upsert_many(
         self,
@@ -201,11 +197,8 @@ class AsyncRepository(StatementBuilder[ModelT]):
         update_fields: Sequence[str] | None = None,
     ) -> ModelT:
         """See :meth:`Repository.upsert`."""
-        stmt = self.upsert_stmt(
-            _dialect(self.session), values, conflict_on, update_fields, returning=True
-        )
-        obj: ModelT = (await self.session.scalars(stmt, dict(values))).one()
-        return obj
+        # One greenlet switch for flush, connection, execute and load together.
+        return await self.session.run_sync(_upsert_row, self, values, conflict_on, update_fields)
 
     async def upsert_many(
         self,
@@ -219,6 +212,29 @@ class AsyncRepository(StatementBuilder[ModelT]):
         for keys, batch in self.insert_rows(rows).items():
             stmt = self.upsert_stmt(dialect, keys, conflict_on, update_fields, returning=False)
             await self.session.execute(stmt, batch)
+
+
+def _upsert_row(
+    session: Session,
+    builder: StatementBuilder[ModelT],
+    values: Mapping[str, Any],
+    conflict_on: Sequence[str],
+    update_fields: Sequence[str] | None,
+) -> ModelT:
+    """The upsert of both repositories, run on the sync session.
+
+    The Core statement runs on the session's connection (same transaction), and the
+    returned row is attached to the session as the ORM would have loaded it.
+    """
+    if session.autoflush:
+        # What an ORM execution does first: pending objects may be the conflicting row.
+        session.flush()
+    connection = session.connection(bind_arguments={"mapper": builder.model})
+    stmt = builder.upsert_stmt(
+        connection.dialect.name, values, conflict_on, update_fields, returning=True
+    )
+    row = connection.execute(stmt, values).one()
+    return builder.load_returned(session, row)
 
 
 def _dialect(session: Session | AsyncSession) -> str:

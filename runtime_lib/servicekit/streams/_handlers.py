@@ -7,6 +7,7 @@ import fnmatch
 import inspect
 import logging
 import math
+import time
 import types
 import typing
 from dataclasses import dataclass
@@ -158,47 +159,74 @@ class Deadline:
     ``asyncio.timeout``: a cancellation from elsewhere is never turned into a timeout.
     """
 
-    __slots__ = ("_deadline", "_expired", "_loop", "_task", "_timer")
+    __slots__ = ("_clock", "_deadline", "_expired", "_loop", "_task", "_timer", "_timer_at")
 
     def __init__(self) -> None:
         task = asyncio.current_task()
         if task is None:
             raise RuntimeError("Deadline must be created inside a task")
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
+        # The loop's clock (timers use it); asyncio's own loops read time.monotonic, which
+        # is cheaper to call directly than through the loop's method.
+        self._clock: Callable[[], float] = (
+            time.monotonic if type(loop).time is asyncio.BaseEventLoop.time else loop.time
+        )
         self._task = task
         self._deadline = math.inf
         self._expired = False
         self._timer: asyncio.TimerHandle | None = None
+        # When the timer fires (inf: no timer); kept here to spare a call per attempt.
+        self._timer_at = math.inf
 
     async def run(self, handler: Handler, event: BaseEvent) -> BaseException | None:
         """One attempt of ``handler``; must be awaited by the task that created this."""
-        task, loop = self._task, self._loop
-        cancelling = task.cancelling()
-        self._deadline = deadline = loop.time() + handler.timeout
-        if self._timer is None or self._timer.when() > deadline:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = loop.call_at(deadline, self._fire)
+        cancelling = self.arm(handler.timeout)
         try:
             await handler.func(event)
         except asyncio.CancelledError:
-            if self._expired:
-                self._expired = False
-                if task.uncancel() <= cancelling:
-                    return handler._timed_out()
+            if self.timed_out(cancelling):
+                return handler._timed_out()
             raise
         except Exception as exc:
+            self.disarm()
             return exc
-        finally:
-            self._deadline = math.inf
-        if self._expired:
-            # The handler swallowed our cancellation and finished anyway: a success.
-            self._expired = False
-            task.uncancel()
+        self.disarm()
         return None
 
+    # The three steps of :meth:`run`, for a caller that runs handlers inline: awaiting
+    # ``run`` costs a coroutine per attempt, about as much as a no-op handler itself.
+
+    def arm(self, timeout: float) -> int:
+        """Start a deadline ``timeout`` seconds from now for an attempt the owning task
+        is about to make; returns what :meth:`timed_out` needs."""
+        self._deadline = deadline = self._clock() + timeout
+        if self._timer_at > deadline:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = self._loop.call_at(deadline, self._fire)
+            self._timer_at = deadline
+        return self._task.cancelling()
+
+    def timed_out(self, cancelling: int) -> bool:
+        """After the attempt raised ``CancelledError``: True when the deadline caused it
+        (the cancellation is then consumed), False when it must propagate."""
+        self._deadline = math.inf
+        if self._expired:
+            self._expired = False
+            return self._task.uncancel() <= cancelling
+        return False
+
+    def disarm(self) -> None:
+        """After the attempt returned or raised anything but ``CancelledError``."""
+        self._deadline = math.inf
+        if self._expired:
+            # The handler swallowed our cancellation and finished anyway (the same as
+            # leaving ``asyncio.timeout`` without CancelledError).
+            self._expired = False
+            self._task.uncancel()
+
     def _fire(self) -> None:
-        self._timer = None
+        self._timer, self._timer_at = None, math.inf
         if self._deadline == math.inf:
             return
         if self._loop.time() >= self._deadline:
@@ -207,8 +235,9 @@ class Deadline:
             self._task.cancel()
         else:
             self._timer = self._loop.call_at(self._deadline, self._fire)
+            self._timer_at = self._deadline
 
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
+            self._timer, self._timer_at = None, math.inf

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from redis.asyncio import Redis
 
 
@@ -27,24 +29,52 @@ def bulk(value: bytes) -> bytes:
     return b"$%d\r\n%b\r\n" % (len(value), value)
 
 
-def command(*args: bytes) -> bytes:
-    """A RESP command: an array of bulk strings."""
-    return b"*%d\r\n" % len(args) + b"".join(bulk(arg) for arg in args)
+# What goes before a bulk string of n bytes that follows another one, for the n of
+# message ids ("<ms>-<seq>", at most 41 bytes).
+_SEPARATORS = [b"\r\n$%d\r\n" % n for n in range(64)]
+
+
+def command(*args: bytes, more: Sequence[bytes] = ()) -> bytes:
+    """A RESP command: an array of bulk strings, ``args`` then ``more``.
+
+    ``more`` is for many short arguments, like the message ids of a batch: they are packed
+    with one join and table lookups, about three times faster than with :func:`bulk`.
+    """
+    packed = b"*%d\r\n" % (len(args) + len(more)) + b"".join([bulk(arg) for arg in args])
+    if not more:
+        return packed
+    try:
+        separators = [_SEPARATORS[len(value)] for value in more]
+    except IndexError:  # a long argument: not worth a table entry
+        return packed + b"".join([bulk(arg) for arg in more])
+    separators[0] = separators[0][2:]  # no bulk string before the first one
+    parts: list[bytes] = separators + separators  # the right length, then interleaved
+    parts[0::2] = separators
+    parts[1::2] = more
+    return packed + b"".join(parts) + b"\r\n"
 
 
 async def round_trip(
-    redis: Redis, packed: bytes, replies: int, *, timeout: float | None = None
+    redis: Redis,
+    packed: bytes,
+    replies: int,
+    *,
+    timeout: float | None = None,
+    sent: asyncio.Future[None] | None = None,
 ) -> list[Any]:
     """Send ``packed`` and read ``replies`` raw replies (bytes, never decoded).
 
     ``timeout`` (seconds) replaces the client's socket timeout for the replies, which
     blocking reads need: a ``BLOCK`` longer than the socket timeout would otherwise fail.
+    ``sent`` gets its result once the command is written, before any reply is read.
     An error reply is raised (as redis-py's ``ResponseError``).
     """
     pool = redis.connection_pool
     connection: Any = await pool.get_connection()  # type: ignore[no-untyped-call]
     try:
         await connection.send_packed_command(packed)
+        if sent is not None and not sent.done():
+            sent.set_result(None)
         if timeout is None:
             return [await connection.read_response(disable_decoding=True) for _ in range(replies)]
         try:

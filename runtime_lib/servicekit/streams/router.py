@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
+from contextvars import Token
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -36,7 +38,7 @@ from servicekit.streams.errors import (
 )
 from servicekit.streams.events import GenericEvent
 from servicekit.streams.registry import EventRegistry, event_registry
-from servicekit.streams.serialization import decode_event
+from servicekit.streams.serialization import decode_entries, decode_fields, field_mapping
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -62,11 +64,19 @@ _READ_MARGIN = 10.0
 
 @dataclass(frozen=True, slots=True)
 class _Read:
-    """A read in flight: its task, the acknowledgements it carries, when it was sent."""
+    """A read in flight: its task, the acknowledgements it carries, when it was started,
+    and a future done once its command is on the socket (or it ended without sending)."""
 
     task: asyncio.Future[Any]
     acks: list[Any]
     sent_at: float
+    sent: asyncio.Future[None]
+
+
+def _mark_sent(sent: asyncio.Future[None], _task: object) -> None:
+    # A read cancelled or failed before it sent anything must not be waited for as sent.
+    if not sent.done():
+        sent.set_result(None)
 
 
 class GroupStartPosition(StrEnum):
@@ -80,23 +90,19 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _entries(reply: Any) -> list[tuple[Any, Any]]:
-    """``(id, fields)`` of a raw XREADGROUP reply (RESP2 list or RESP3 map).
+def _entries(reply: Any) -> list[Any]:
+    """The ``[id, fields]`` entries of a raw XREADGROUP reply (RESP2 list or RESP3 map).
 
-    ``fields`` is None for an entry deleted from the stream while it was pending.
+    ``fields`` stays the reply's flat ``[name, value, ...]`` list (see
+    :func:`~servicekit.streams.serialization.decode_entries`): building a dict per entry
+    would cost more than a no-op handler. It is None for an entry deleted from the stream
+    while it was pending.
     """
     if not reply:
         return []
-    streams = reply.values() if isinstance(reply, dict) else (item[1] for item in reply)
-    entries: list[tuple[Any, Any]] = []
-    for chunk in streams:
-        for message_id, flat in chunk:
-            if flat is None:
-                entries.append((message_id, None))
-            else:
-                pairs = iter(flat)
-                entries.append((message_id, dict(zip(pairs, pairs, strict=False))))
-    return entries
+    chunks = list(reply.values()) if isinstance(reply, dict) else [item[1] for item in reply]
+    # One stream is read, so one chunk (and no copy) is the rule.
+    return chunks[0] if len(chunks) == 1 else [entry for chunk in chunks for entry in chunk]
 
 
 class EventRouter(ClientSlot):
@@ -311,19 +317,26 @@ class EventRouter(ClientSlot):
     def _start_read(self, queued: list[Any]) -> _Read:
         acks = queued[:]
         queued.clear()
-        return _Read(asyncio.ensure_future(self._read(acks)), acks, monotonic())
+        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        task = asyncio.ensure_future(self._read(acks, sent))
+        task.add_done_callback(functools.partial(_mark_sent, sent))
+        return _Read(task, acks, monotonic(), sent)
 
-    async def _read(self, acks: list[Any]) -> list[tuple[Any, Any]]:
+    async def _read(self, acks: list[Any], sent: asyncio.Future[None]) -> list[Any]:
         packed = self._read_command
         if acks:
-            packed = command(b"XACK", *self._stream_group, *acks) + packed
+            packed = command(b"XACK", *self._stream_group, more=acks) + packed
         # The reply may take block_ms: the client's socket timeout must not cut it short.
         replies = await round_trip(
-            self.redis, packed, 2 if acks else 1, timeout=self.block_ms / 1000 + _READ_MARGIN
+            self.redis,
+            packed,
+            2 if acks else 1,
+            timeout=self.block_ms / 1000 + _READ_MARGIN,
+            sent=sent,
         )
         entries = _entries(replies[-1])
         # Delivered to this consumer from now on: the claim loop must not take them too.
-        self._inflight.update(message_id for message_id, _ in entries)
+        self._inflight.update([entry[0] for entry in entries])
         return entries
 
     async def _read_batches(self, deadline: Deadline, queued: list[Any]) -> None:
@@ -367,11 +380,23 @@ class EventRouter(ClientSlot):
             read = None if self._stopping else self._start_read(queued)
             if read is not None:
                 self._read_task = read.task
-                # Let the read send its command before handling starts: handlers that
-                # never wait would otherwise keep it from leaving until the batch is done.
-                await asyncio.sleep(0)
-            if entries:
-                queued.extend(await self._handle_batch(entries, None, deadline, sent_at))
+            try:
+                if read is not None:
+                    # Let the read send its command before handling starts: handlers that
+                    # never wait would otherwise keep it from leaving until the batch is
+                    # done. Sending takes redis-py a few turns of the loop (a connection
+                    # from the pool; a task per write when the client has a socket
+                    # timeout), so a single sleep(0) does not do: the read would go out
+                    # only after the batch, and its whole round trip be waited for.
+                    await read.sent
+                if entries:
+                    queued.extend(await self._handle_batch(entries, None, deadline, sent_at))
+            except BaseException:
+                if read is not None:
+                    # Leaving: _read_loop cancels the read ahead, which may not have
+                    # delivered the acknowledgements it carries (XACK is idempotent).
+                    queued.extend(read.acks)
+                raise
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, but wake up at once when stop() is called."""
@@ -507,7 +532,7 @@ class EventRouter(ClientSlot):
 
     async def _handle_in_order(
         self,
-        entries: list[tuple[Any, Any]],
+        entries: list[Any],
         ids: list[Any],
         deliveries: dict[Any, int] | None,
         deadline: Deadline,
@@ -518,42 +543,89 @@ class EventRouter(ClientSlot):
         # could push the batch past claim_min_idle_ms, the batch's entries are re-claimed
         # by this consumer (XCLAIM JUSTID), which resets their idle time without counting
         # a delivery. Short handlers never pay for this.
-        # This is the hot path: the common case (one handler, success) is kept inline.
+        # This is the hot path: the common case (one handler, success) is kept inline,
+        # down to the handler's deadline (see Deadline.arm), so an entry costs no
+        # coroutine but the handler's own.
         limit = self.claim_min_idle_ms / 1000
         renewed_at = since
         outcomes: list[bool] = []
+        outcome = outcomes.append
         matches = self._matches
-        for message_id, fields in entries:
-            prepared = self._prepare(message_id, fields, deliveries)
-            if isinstance(prepared, tuple):
-                outcomes.append(await self._dead_letter(message_id, fields, *prepared))
-                continue
-            # Inline cache hit of _handlers_for (keyed like it; GenericEvent always misses).
-            match = matches.get((type(prepared), ""))
-            handlers, worst_case = match or self._handlers_for(prepared)
-            if not handlers:
-                outcomes.append(True)  # nobody is interested: the entry is done
-                continue
-            if monotonic() - renewed_at + worst_case >= limit:
-                await self._renew(ids)
-                renewed_at = monotonic()
-            if len(handlers) > 1:
-                outcomes.append(await self._dispatch(message_id, fields, prepared, handlers))
-                continue
-            handler = handlers[0]
-            token = _context.set((None, prepared))
-            try:
-                error = await deadline.run(handler, prepared)
-                if error is not None:
-                    error = await handler.retry(prepared, error, deadline)
-            finally:
-                _context.reset(token)
-            outcomes.append(
-                error is None or await self._settle(message_id, fields, handlers, [error])
-            )
+        # The context is set for each handled event and put back to the caller's value
+        # before anything but a handler runs, but reset only once, at the end: a reset per
+        # entry costs as much as the set. A handler (and any task it starts) still sees
+        # its own event, and nothing else sees one.
+        outer = _context.get()
+        first: Token[Any] | None = None
+        try:
+            for (message_id, fields), event in zip(
+                entries, decode_entries(entries, self._registry), strict=True
+            ):
+                if deliveries is not None or isinstance(event, DeserializationError):
+                    dead = self._dead_reason(message_id, event, deliveries)
+                    if dead is not None:
+                        _context.set(outer)
+                        outcome(await self._dead_letter(message_id, fields, *dead))
+                        continue
+                    assert not isinstance(event, DeserializationError)
+                # Inline cache hit of _handlers_for (keyed like it; GenericEvent misses).
+                match = matches.get((type(event), ""))
+                handlers, worst_case = match or self._handlers_for(event)
+                if not handlers:
+                    outcome(True)  # nobody is interested: the entry is done
+                    continue
+                if monotonic() - renewed_at + worst_case >= limit:
+                    _context.set(outer)
+                    renewed_at = await self._renew(ids)
+                if len(handlers) > 1:
+                    _context.set(outer)
+                    outcome(await self._dispatch(message_id, fields, event, handlers))
+                    continue
+                handler = handlers[0]
+                token = _context.set((None, event))
+                # Only the first token is kept: resetting it restores the caller's value.
+                first = first or token
+                # Deadline.run, inline.
+                cancelling = deadline.arm(handler.timeout)
+                try:
+                    await handler.func(event)
+                except asyncio.CancelledError:
+                    if not deadline.timed_out(cancelling):
+                        raise
+                    error: BaseException = handler._timed_out()
+                except Exception as exc:
+                    deadline.disarm()
+                    error = exc
+                else:
+                    deadline.disarm()
+                    outcome(True)
+                    continue
+                outcome(
+                    await self._retry(message_id, fields, event, handlers, error, deadline, outer)
+                )
+        finally:
+            if first is not None:
+                _context.reset(first)
         return outcomes
 
-    async def _renew(self, ids: list[Any]) -> None:
+    async def _retry(
+        self,
+        message_id: Any,
+        fields: Any,
+        event: BaseEvent,
+        handlers: tuple[Handler, ...],
+        error: BaseException,
+        deadline: Deadline,
+        outer: tuple[str | None, BaseEvent | None],
+    ) -> bool:
+        """Retry the only handler after its first attempt failed (in the event's context),
+        then settle the entry in the ``outer`` context; True to acknowledge it."""
+        final = await handlers[0].retry(event, error, deadline)
+        _context.set(outer)
+        return final is None or await self._settle(message_id, fields, handlers, [final])
+
+    async def _renew(self, ids: list[Any]) -> float:
+        """Reset the idle time of in-flight entries; returns when (monotonic clock)."""
         # Entries of a read that ran ahead and has completed are waiting too: renew them
         # with the batch. (A read still in flight delivers after this renewal, so its
         # entries are younger than the batch's.)
@@ -564,6 +636,7 @@ class EventRouter(ClientSlot):
             await self.redis.xclaim(self.stream, self.group, self.consumer, 0, ids, justid=True)
         except RedisError as exc:
             logger.warning("renewing %d in-flight entries failed: %s", len(ids), exc)
+        return monotonic()
 
     def _handlers_for(self, event: BaseEvent) -> tuple[tuple[Handler, ...], float]:
         # The routing key is fixed per class, except for GenericEvent.
@@ -590,6 +663,23 @@ class EventRouter(ClientSlot):
         self, message_id: Any, fields: Any, deliveries: dict[Any, int] | None
     ) -> BaseEvent | tuple[DeadLetterReason, str]:
         """The entry's event, or why the entry is dead."""
+        try:
+            event: BaseEvent | DeserializationError = decode_fields(fields, self._registry)
+        except DeserializationError as exc:
+            event = exc
+        dead = self._dead_reason(message_id, event, deliveries)
+        if dead is not None:
+            return dead
+        assert not isinstance(event, DeserializationError)
+        return event
+
+    def _dead_reason(
+        self,
+        message_id: Any,
+        event: BaseEvent | DeserializationError,
+        deliveries: dict[Any, int] | None,
+    ) -> tuple[DeadLetterReason, str] | None:
+        """Why an entry is dead (too many deliveries first, then a broken event), if it is."""
         if deliveries is not None:
             delivery = deliveries.get(message_id, 1)
             if delivery > self.max_deliveries:
@@ -597,10 +687,9 @@ class EventRouter(ClientSlot):
                     DeadLetterReason.MAX_DELIVERIES_EXCEEDED,
                     f"delivered {delivery} times without being acknowledged",
                 )
-        try:
-            return decode_event(fields, self._registry)
-        except DeserializationError as exc:
-            return DeadLetterReason.DESERIALIZATION_FAILED, str(exc)
+        if isinstance(event, DeserializationError):
+            return DeadLetterReason.DESERIALIZATION_FAILED, str(event)
+        return None
 
     async def _dispatch(
         self, message_id: Any, fields: Any, event: BaseEvent, handlers: tuple[Handler, ...]
@@ -676,7 +765,7 @@ class EventRouter(ClientSlot):
             error=error,
             handler=handler,
             failed_at=datetime.now(UTC),
-            original=dict(fields),
+            original=dict(field_mapping(fields)),
         )
         # One MULTI/EXEC: the entry is either moved (dead letter written and source
         # acknowledged) or left untouched, never lost or duplicated by a crash in between.

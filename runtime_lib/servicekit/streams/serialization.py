@@ -8,6 +8,7 @@ client was created with.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -18,15 +19,27 @@ from servicekit.streams.events import BaseEvent, GenericEvent
 from servicekit.streams.registry import EventRegistry, event_registry
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Iterable, Sequence
 
-__all__ = ["FIELD_DATA", "FIELD_SCHEMA_VERSION", "FIELD_TYPE", "decode_event", "encode_event"]
+__all__ = [
+    "FIELD_DATA",
+    "FIELD_SCHEMA_VERSION",
+    "FIELD_TYPE",
+    "decode_entries",
+    "decode_event",
+    "decode_fields",
+    "encode_event",
+    "field_mapping",
+]
 
 FIELD_TYPE = "event_type"
 FIELD_SCHEMA_VERSION = "schema_version"
 FIELD_DATA = "data"
 _TYPE_KEY = FIELD_TYPE.encode()
 _DATA_KEY = FIELD_DATA.encode()
+# How many items the flat field list of an entry written by EventEmitter has: type,
+# schema version and data, each as a name and a value.
+_EMITTED_LEN = 6
 
 _ENVELOPE = frozenset(BaseEvent.model_fields)
 _GENERIC_ONLY = {"raw_type", "data", "raw_schema_version"}
@@ -95,3 +108,64 @@ def decode_event(fields: Mapping[Any, Any], registry: EventRegistry = event_regi
         return cls.model_validate(payload)
     except ValidationError as exc:
         raise DeserializationError(f"{event_type}: {exc}") from exc
+
+
+def field_mapping(fields: Mapping[Any, Any] | Sequence[Any]) -> Mapping[Any, Any]:
+    """An entry's fields as a mapping, given a mapping or the flat ``[name, value, ...]``
+    list of a raw reply."""
+    if isinstance(fields, Mapping):
+        return fields
+    pairs = iter(fields)
+    return dict(zip(pairs, pairs, strict=False))
+
+
+def decode_fields(
+    fields: Mapping[Any, Any] | Sequence[Any], registry: EventRegistry = event_registry
+) -> BaseEvent:
+    """:func:`decode_event` for fields given as a mapping or a raw flat list."""
+    result = decode_entries(((None, fields),), registry)[0]
+    if isinstance(result, DeserializationError):
+        raise result
+    return result
+
+
+def decode_entries(
+    entries: Iterable[Sequence[Any]], registry: EventRegistry = event_registry
+) -> list[BaseEvent | DeserializationError]:
+    """Decode the ``(id, fields)`` entries of a read: each event, or why it is broken.
+
+    ``fields`` is a mapping or the flat list of a raw reply. This is the consumer's hot
+    path, so the layout EventEmitter writes (a flat list of exactly its three fields) is
+    validated here without building a dict per entry or calling a function per entry;
+    anything else goes through :func:`decode_event`.
+    """
+    # Validators looked up once per type and read; the registry's own cache is keyed
+    # the same way but costs a method call per entry.
+    validators: dict[bytes, Callable[[bytes], BaseEvent] | None] = {}
+    decoded: list[BaseEvent | DeserializationError] = []
+    append = decoded.append
+    for _, fields in entries:
+        if (
+            type(fields) is list
+            and len(fields) == _EMITTED_LEN
+            and fields[0] == _TYPE_KEY
+            and fields[4] == _DATA_KEY
+        ):
+            raw_type = fields[1]
+            try:
+                validate = validators[raw_type]
+            except KeyError:
+                validate = validators[raw_type] = registry.json_validator(raw_type)
+            if validate is not None:
+                try:
+                    append(validate(fields[5]))
+                except ValidationError as exc:
+                    error = DeserializationError(f"{raw_type.decode()}: {exc}")
+                    error.__cause__ = exc
+                    append(error)
+                continue
+        try:
+            append(decode_event(field_mapping(fields), registry))
+        except DeserializationError as exc:
+            append(exc)
+    return decoded

@@ -7,7 +7,7 @@ from datetime import UTC
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from servicekit import database
 from servicekit.database import NotFound
@@ -108,6 +108,61 @@ def test_upsert_inserts_updates_and_keeps(any_url: str) -> None:
         assert repo.count() == 1
 
 
+def test_upsert_refreshes_the_instance_already_in_the_session(any_url: str) -> None:
+    database.bind(any_url)
+    with database.db_session() as session:
+        ProductRepository(session).add(_product(1, stock=3))
+    with database.db_session() as session:
+        repo = ProductRepository(session)
+        loaded = repo.get_by(slug="p-1")
+        assert loaded is not None
+        upserted = repo.upsert(
+            {"slug": "p-1", "name": "Renamed", "price": Decimal(7)},
+            conflict_on=["slug"],
+            update_fields=["name", "price"],
+        )
+        assert upserted is loaded
+        assert (loaded.name, loaded.price, loaded.stock) == ("Renamed", Decimal(7), 3)
+        # Refreshed as loaded, not as edited: nothing is pending for the next flush.
+        assert loaded not in session.dirty
+        assert not inspect(loaded).modified
+
+
+def test_upsert_returns_a_persistent_instance(any_url: str) -> None:
+    database.bind(any_url)
+    with database.db_session() as session:
+        repo = ProductRepository(session)
+        created = repo.upsert(
+            {"slug": "n", "name": "New", "price": Decimal(1)}, conflict_on=["slug"]
+        )
+        state = inspect(created)
+        assert state.persistent
+        assert state.session is session
+        assert not state.modified
+        assert repo.get(created.id) is created
+        assert (created.stock, created.created_at.tzinfo) == (0, UTC)
+        created.name = "Edited"
+    with database.db_session() as session:
+        # The instance tracked changes like any loaded one: the edit was committed.
+        assert ProductRepository(session).get_or_raise(created.id).name == "Edited"
+
+
+def test_upsert_autoflushes_like_a_query(any_url: str) -> None:
+    database.bind(any_url)
+    with database.db_session() as session:
+        session.autoflush = True  # SessionLocal turns it off; a session may opt back in
+        repo = ProductRepository(session)
+        pending = _product(1)
+        session.add(pending)
+        upserted = repo.upsert(
+            {"slug": "p-1", "name": "Upserted", "price": Decimal(5)},
+            conflict_on=["slug"],
+            update_fields=["name"],
+        )
+        assert upserted is pending
+        assert (pending.name, pending.price) == ("Upserted", Decimal(1))
+
+
 def test_upsert_many_in_batches(any_url: str) -> None:
     database.bind(any_url)
     with database.db_session() as session:
@@ -150,6 +205,29 @@ def test_timestamps_are_aware_and_updated(any_url: str) -> None:
     with database.db_session() as session:
         again = ProductRepository(session).get_or_raise(product.id)
         assert again.updated_at > again.created_at
+
+
+@pytest.mark.parametrize("driver_url", ["pg_url", "sqlite_url"])
+async def test_async_upsert_refreshes_the_loaded_instance(
+    driver_url: str, request: pytest.FixtureRequest
+) -> None:
+    database.async_bind(request.getfixturevalue(driver_url))
+    async with database.async_db_session() as session:
+        repo = AsyncProductRepository(session)
+        loaded = await repo.add(_product(1))
+        upserted = await repo.upsert(
+            {"slug": "p-1", "name": "Renamed", "price": Decimal(3)},
+            conflict_on=["slug"],
+            update_fields=["name"],
+        )
+        assert upserted is loaded
+        assert (loaded.name, loaded.price) == ("Renamed", Decimal(1))
+        created = await repo.upsert(
+            {"slug": "p-2", "name": "Two", "price": Decimal(2)}, conflict_on=["slug"]
+        )
+        assert inspect(created).persistent
+        assert await repo.get(created.id) is created
+    await database.async_dispose()
 
 
 @pytest.mark.parametrize("driver_url", ["pg_url", "sqlite_url"])
