@@ -570,3 +570,45 @@ async def test_block_longer_than_the_socket_timeout(redis_url: str, names: Names
     finally:
         await client.delete(router.stream)
         await client.aclose()
+
+
+async def test_each_event_of_a_batch_sees_its_own_correlation(
+    redis_client: redis.asyncio.Redis, names: Names
+) -> None:
+    router = make_router(redis_client, names, batch_size=10)
+    seen: list[tuple[str, str | None]] = []
+
+    @router.on(SkRtUserCreated)
+    async def record(event: SkRtUserCreated) -> None:
+        seen.append((event.user_id, get_correlation_id()))
+
+    events = [SkRtUserCreated(user_id=str(n), correlation_id=f"chain-{n}") for n in range(5)]
+    await EventEmitter(redis_client, stream=router.stream).emit(events)
+    async with running(router):
+        await wait_for(lambda: len(seen) == 5)
+    assert seen == [(str(n), f"chain-{n}") for n in range(5)]
+    assert get_correlation_id() is None
+
+
+async def test_handler_swallowing_its_timeout_cannot_kill_the_router(
+    redis_client: redis.asyncio.Redis, names: Names
+) -> None:
+    router = make_router(redis_client, names)
+    handled: list[str] = []
+
+    @router.on(SkRtUserCreated, timeout=0.05)
+    async def stubborn(event: SkRtUserCreated) -> None:
+        if event.user_id == "stubborn":
+            try:
+                await asyncio.sleep(5)
+            except asyncio.CancelledError:
+                raise ValueError("cleanup failed") from None
+        handled.append(event.user_id)
+
+    emitter = EventEmitter(redis_client, stream=router.stream)
+    await emitter.emit(SkRtUserCreated(user_id="stubborn"))
+    async with running(router) as task:
+        await emitter.emit(SkRtUserCreated(user_id="next"))
+        await wait_for(lambda: handled == ["next"])
+        assert not task.done()
+    assert await pending_count(redis_client, router.stream, router.group) == 1
