@@ -22,6 +22,7 @@ from _template_copy import commit_all, git, template_copy
 
 from kitgen import new_service
 from kitgen.migrations import write_revision
+from kitgen.scaffold import rerender
 from kitgen.service import MANIFEST, ServiceProject
 
 ROUNDS = 5
@@ -43,16 +44,7 @@ def reset(root: Path) -> None:
 
 
 def render(root: Path, answers: dict[str, Any] | None = None) -> None:
-    copier.run_update(
-        root,
-        data=answers or {},
-        vcs_ref=copier.VcsRef.CURRENT,
-        defaults=True,
-        overwrite=True,
-        skip_answered=True,
-        conflict="inline",
-        quiet=True,
-    )
+    rerender(root, data=answers or {}, vcs_ref=copier.VcsRef.CURRENT)
 
 
 def add_once(root: Path, name: str) -> dict[str, float]:

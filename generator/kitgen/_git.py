@@ -41,6 +41,16 @@ def uncommitted_paths(path: Path) -> list[str]:
     return [line[3:] for line in git(path, "status", "--porcelain").splitlines() if line]
 
 
+def require_clean(path: Path, *, allow: tuple[str, ...] = (), why: str = "") -> None:
+    """A :class:`UserError` listing what is uncommitted (paths in ``allow`` excepted)."""
+    dirty = [name for name in uncommitted_paths(path) if name not in allow]
+    if dirty:
+        listed = ", ".join(dirty[:5]) + (" ..." if len(dirty) > 5 else "")
+        raise UserError(
+            f"{path} has uncommitted changes ({listed}): commit or stash them first{why}"
+        )
+
+
 def conflicted_paths(path: Path) -> list[str]:
     """Files a merge left unresolved: unmerged index entries, conflict markers, ``*.rej``.
 

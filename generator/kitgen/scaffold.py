@@ -11,7 +11,7 @@ from typing import Any
 import copier
 from copier.errors import CopierError
 
-from kitgen._git import conflicted_paths, repository_root, uncommitted_paths
+from kitgen._git import conflicted_paths, repository_root, require_clean
 from kitgen.errors import UserError
 from kitgen.template import template_source
 
@@ -66,14 +66,27 @@ def update_service(
     """
     if repository_root(path) is None:
         raise UserError(f"{path} is not inside a git repository: commit the service first")
-    dirty = uncommitted_paths(path)
-    if dirty:
-        listed = ", ".join(dirty[:5]) + (" ..." if len(dirty) > 5 else "")
-        raise UserError(f"{path} has uncommitted changes ({listed}): commit or stash them first")
-    with _copier_errors():
+    require_clean(path)
+    rerender(path, data=data or {}, vcs_ref=vcs_ref)
+    return UpdateResult(path, conflicted_paths(path))
+
+
+def rerender(
+    path: Path,
+    *,
+    data: dict[str, Any],
+    vcs_ref: str | copier.VcsRef | None,
+    failure: str = "",
+) -> None:
+    """``copier update`` of ``path`` from its recorded answers plus ``data``.
+
+    Local edits are re-applied on top of the new rendering; overlaps become inline
+    conflict markers (``--conflict rej`` would move nearby edits into ``.rej`` files).
+    """
+    with _copier_errors(failure):
         copier.run_update(
             path,
-            data=data or {},
+            data=data,
             vcs_ref=vcs_ref,
             defaults=True,
             overwrite=True,
@@ -82,13 +95,12 @@ def update_service(
             quiet=True,
             unsafe=False,
         )
-    return UpdateResult(path, conflicted_paths(path))
 
 
 @contextmanager
-def _copier_errors() -> Iterator[None]:
+def _copier_errors(prefix: str = "") -> Iterator[None]:
     """Turn Copier's user-facing failures (invalid answers, bad refs) into :class:`UserError`."""
     try:
         yield
     except (ValueError, CopierError) as exc:
-        raise UserError(str(exc)) from exc
+        raise UserError(f"{prefix}{exc}") from exc

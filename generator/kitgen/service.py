@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import copier
-from copier.errors import CopierError
 from ruamel.yaml import YAML
 
-from kitgen._git import conflicted_paths, git, repository_root, uncommitted_paths
+from kitgen._git import conflicted_paths, git, repository_root, require_clean
 from kitgen.errors import UserError
 from kitgen.manifest import Manifest, ManifestDocument
 from kitgen.migrations import MigrationError, check_migrations, service_python, write_revision
+from kitgen.scaffold import rerender
 
 MANIFEST = "service.yaml"
 ANSWERS = ".copier-answers.yml"
@@ -98,13 +98,11 @@ class ServiceProject:
         return outcome
 
     def _require_clean(self, *, allow: tuple[str, ...] = ()) -> None:
-        dirty = [path for path in uncommitted_paths(self.root) if path not in allow]
-        if dirty:
-            listed = ", ".join(dirty[:5]) + (" ..." if len(dirty) > 5 else "")
-            raise UserError(
-                f"{self.root} has uncommitted changes ({listed}): commit or stash them first, "
-                "so that kitgen's changes can be reviewed and undone with git"
-            )
+        require_clean(
+            self.root,
+            allow=allow,
+            why=", so that kitgen's changes can be reviewed and undone with git",
+        )
 
     def _require_streams(self, manifest: Manifest) -> None:
         if (manifest.events or manifest.consumers) and not self.recorded_answers().get(
@@ -178,20 +176,7 @@ def _render(root: Path, manifest_text: str, manifest: Manifest, change: str) -> 
     edited = root / MANIFEST
     # copier update refuses a dirty tree; the edited manifest is written after it.
     git(root, "checkout", "-q", "--", MANIFEST)
-    try:
-        copier.run_update(
-            root,
-            data=answers,
-            vcs_ref=copier.VcsRef.CURRENT,
-            defaults=True,
-            overwrite=True,
-            skip_answered=True,
-            conflict="inline",
-            quiet=True,
-            unsafe=False,
-        )
-    except (ValueError, CopierError) as exc:
-        raise UserError(f"rendering failed: {exc}") from exc
+    rerender(root, data=answers, vcs_ref=copier.VcsRef.CURRENT, failure="rendering failed: ")
     edited.write_text(manifest_text, encoding="utf-8")
     conflicts = conflicted_paths(root)
     if conflicts:

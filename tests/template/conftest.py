@@ -96,3 +96,17 @@ def committed_template_copy(target: Path, tag: str = "1.0.0") -> Path:
     commit_all(target, f"template {tag}")
     git(target, "tag", tag)
     return target
+
+
+def committed_service(template: Path, destination: Path, **answers: str) -> Path:
+    """A service rendered from ``template`` at tag 1.0.0, in a git repo with one commit."""
+    service = new_service(
+        destination,
+        data={"service_name": "shop", **answers},
+        defaults=True,
+        template=str(template),
+        vcs_ref="1.0.0",
+    )
+    git(service, "init", "-q", "-b", "main")
+    commit_all(service, "generated")
+    return service

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kitgen import new_service
-from tests.template.conftest import commit_all, committed_template_copy, git
+from tests.template.conftest import commit_all, committed_service, committed_template_copy, git
 
 pytestmark = pytest.mark.slow
 
@@ -78,16 +77,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def service(template: Path, tmp_path: Path) -> Path:
-    root = new_service(
-        tmp_path / "shop",
-        data={"service_name": "shop", "with_streams": "true"},
-        defaults=True,
-        template=str(template),
-        vcs_ref="1.0.0",
-    )
-    git(root, "init", "-q", "-b", "main")
-    commit_all(root, "generated")
-    return root
+    return committed_service(template, tmp_path / "shop", with_streams="true")
 
 
 def test_every_field_type_end_to_end(service: Path) -> None:

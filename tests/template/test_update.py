@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kitgen import new_service, update_service
-from tests.template.conftest import commit_all, committed_template_copy, git
+from kitgen import update_service
+from tests.template.conftest import commit_all, committed_service, committed_template_copy, git
 
 pytestmark = pytest.mark.slow
 
@@ -37,16 +37,7 @@ def _release_1_1(template: Path) -> None:
 
 
 def _service(template: Path, destination: Path) -> Path:
-    service = new_service(
-        destination,
-        data={"service_name": "shop", "with_cache": "false"},
-        defaults=True,
-        template=str(template),
-        vcs_ref="1.0.0",
-    )
-    git(service, "init", "-q", "-b", "main")
-    commit_all(service, "generated")
-    return service
+    return committed_service(template, destination, with_cache="false")
 
 
 def test_update_keeps_local_edits_and_brings_template_and_runtime_changes(
