@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -10,18 +11,56 @@ from kitgen.errors import UserError
 _MARKERS = ("<<<<<<< ", ">>>>>>> ")
 
 
-def git(cwd: Path, *args: str) -> str:
-    """Run ``git args`` in ``cwd`` and return its stdout; a failure is a :class:`UserError`."""
+# Never wait for a password prompt nobody will see: a remote that needs credentials fails.
+_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", "LC_ALL": "C"}
+
+
+class GitError(UserError):
+    """A git command failed; the message names the command, the directory and git's words."""
+
+
+def git(cwd: Path, *args: str, timeout: float = 300, detach: bool = False) -> str:
+    """Run ``git args`` in ``cwd`` and return its stdout; a failure is a :class:`GitError`.
+
+    ``detach`` runs git in its own session, so a Ctrl-C at the terminal does not kill it
+    halfway: for the few writes that must complete once started (a ref update, a push).
+    """
     try:
         result = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=120
+            ["git", *args],
+            cwd=cwd,
+            env={**os.environ, **_ENV},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+            start_new_session=detach,
         )
     except FileNotFoundError:
         raise UserError("git is not installed (kitgen needs it to track templates)") from None
+    except subprocess.TimeoutExpired:
+        raise GitError(f"git {' '.join(args)} timed out after {timeout:.0f} s in {cwd}") from None
     if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip()
-        raise UserError(f"git {' '.join(args)} failed in {cwd}: {detail}")
+        detail = " ".join((result.stderr or result.stdout).split())
+        raise GitError(f"git {' '.join(args)} failed in {cwd}: {detail}")
     return result.stdout
+
+
+def succeeds(cwd: Path, *args: str) -> bool:
+    """Whether ``git args`` exits 0 (for questions git answers with its exit code)."""
+    try:
+        git(cwd, *args)
+    except GitError:
+        return False
+    return True
+
+
+def show_file(cwd: Path, ref: str, name: str) -> str | None:
+    """The text of ``name`` at commit ``ref``, or ``None`` when it has no such file."""
+    try:
+        return git(cwd, "show", f"{ref}:{name}")
+    except GitError:
+        return None
 
 
 def repository_root(path: Path) -> Path | None:

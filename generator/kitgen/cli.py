@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import sys
+import tempfile
+import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from kitgen import __version__
 from kitgen.errors import UserError
@@ -27,6 +31,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 _stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+from kitgen._fleet_cli import fleet_app  # noqa: E402 - after `app`, which it extends
+
+app.add_typer(fleet_app, name="fleet")
 
 
 def _show_version(value: bool) -> None:
@@ -280,11 +288,74 @@ def _report(outcome: Outcome, dry_run: bool) -> None:
     typer.echo("review with `git diff`, then commit")
 
 
-def main() -> None:
-    """Console-script entry point: user errors become one message and exit code 2."""
+# Exit codes, decided here and nowhere else (documented in docs/kitgen.md).
+EXIT_OK = 0
+EXIT_FINDINGS = 1  # conflicts, drift, a fleet behind: a person should look
+EXIT_USER_ERROR = 2  # bad input, bad files, dirty tree, missing git
+EXIT_INTERNAL_ERROR = 70  # a bug in kitgen: the traceback is in a log file
+EXIT_INTERRUPTED = 130
+
+
+# Typer 0.2x ships its own copy of Click; older releases raise Click's own classes.
+_EXITS: tuple[type[Exception], ...] = (typer.Exit, click.exceptions.Exit)
+_INTERRUPTS: tuple[type[BaseException], ...] = (
+    typer.Abort,
+    click.exceptions.Abort,
+    KeyboardInterrupt,
+)
+_USAGE_ERRORS: tuple[type[Exception], ...] = (
+    next(base for base in typer.BadParameter.__mro__ if base.__name__ == "ClickException"),
+    click.ClickException,
+)
+
+
+def run(args: list[str] | None = None) -> int:
+    """Run the CLI and map every way it can end to an exit code."""
     try:
-        # Standalone mode: Click reports usage errors itself (exit code 2).
-        app(prog_name="kitgen")
+        result = app(args=args, prog_name="kitgen", standalone_mode=False)
+    except _EXITS as exc:
+        return int(getattr(exc, "exit_code", EXIT_OK))
+    except _INTERRUPTS:
+        _stderr.print("[bold red]interrupted[/]")
+        return EXIT_INTERRUPTED
+    except _USAGE_ERRORS as exc:  # Click's parameter and usage errors: it words them
+        exc.show()  # type: ignore[attr-defined]
+        return EXIT_USER_ERROR
     except UserError as exc:
-        _stderr.print(f"[bold red]error:[/] {exc}")
-        sys.exit(exc.exit_code)
+        _stderr.print(f"[bold red]error:[/] {escape(str(exc))}")
+        return EXIT_USER_ERROR
+    except Exception:
+        log = _write_traceback()
+        _stderr.print(
+            f"[bold red]internal error:[/] {escape(_last_line())}; this is a bug in kitgen. "
+            f"The traceback is in {escape(str(log))}"
+        )
+        return EXIT_INTERNAL_ERROR
+    return result if isinstance(result, int) else EXIT_OK
+
+
+def _last_line() -> str:
+    kind, value, _ = sys.exc_info()
+    name = kind.__name__ if kind else "error"
+    return f"{name}: {' '.join(str(value).split())}"[:300]
+
+
+def _write_traceback() -> Path:
+    from kitgen._paths import cache_dir
+
+    text = traceback.format_exc()
+    for directory in (cache_dir() / "logs", Path(tempfile.gettempdir())):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            handle, name = tempfile.mkstemp(prefix="kitgen-crash-", suffix=".log", dir=directory)
+            with open(handle, "w", encoding="utf-8") as log:
+                log.write(f"kitgen {__version__}\nargv: {sys.argv!r}\n\n{text}")
+            return Path(name)
+        except OSError:
+            continue
+    return Path("(no writable log directory)")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())

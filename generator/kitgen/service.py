@@ -11,7 +11,6 @@ completes or changes nothing.
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +20,13 @@ import copier
 from ruamel.yaml import YAML
 
 from kitgen._git import conflicted_paths, git, repository_root, require_clean
+from kitgen._paths import cache_dir
+from kitgen._vendored import UPSTREAM, VENDORED, committed_blobs, edited_files, worktree_blobs
 from kitgen.errors import UserError
 from kitgen.manifest import Manifest, ManifestDocument
 from kitgen.migrations import MigrationError, check_migrations, service_python, write_revision
 from kitgen.scaffold import rerender
+from kitgen.template import TemplateHistory
 
 MANIFEST = "service.yaml"
 ANSWERS = ".copier-answers.yml"
@@ -123,51 +125,51 @@ class ServiceProject:
 
     # -- checking --------------------------------------------------------------------------
 
-    def drift(self) -> list[str]:
+    def drift(self, *, migrations: bool = True) -> list[str]:
         """Every way the service disagrees with its manifest, template and migrations."""
-        problems: list[str] = []
-        manifest = self.document().validate()
         recorded = self.recorded_answers()
-        expected = manifest.to_answers()
-        for key in _MANAGED_ANSWERS:
-            if (recorded.get(key) or []) != expected[key]:
-                problems.append(f"{MANIFEST} and {ANSWERS} disagree on {key}: run `kitgen sync`")
+        problems = answers_drift(self.document().validate(), recorded)
         problems.extend(self._runtime_drift(recorded))
+        if not migrations:
+            return problems
         try:
-            migrations = check_migrations(self.root)
+            drift = check_migrations(self.root)
         except MigrationError as exc:
             problems.append(f"migrations could not be checked: {exc}")
         else:
-            if migrations:
-                problems.append(f"models and migrations disagree: {migrations}")
+            if drift:
+                problems.append(f"models and migrations disagree: {drift}")
         return problems
 
     def _runtime_drift(self, recorded: dict[str, Any]) -> list[str]:
         source, commit = recorded.get("_src_path"), recorded.get("_commit")
         if not source or not commit:
             return [f"{ANSWERS} records no template source/commit: cannot verify servicekit/"]
-        with tempfile.TemporaryDirectory(prefix="kitgen-check-") as scratch:
-            clone = Path(scratch) / "template"
-            result = subprocess.run(
-                ["git", "clone", "-q", "--no-checkout", str(source), str(clone)],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if result.returncode != 0:
-                return [f"cannot read the template at {source}: {result.stderr.strip()}"]
-            git(clone, "checkout", "-q", str(commit), "--", "runtime_lib/servicekit")
-            expected = _files(clone / "runtime_lib" / "servicekit")
-        actual = _files(self.root / "servicekit")
-        changed = sorted(
-            name
-            for name in expected.keys() | actual.keys()
-            if expected.get(name) != actual.get(name)
-        )
-        if not changed:
-            return []
-        listed = ", ".join(f"servicekit/{name}" for name in changed[:5])
-        return [f"the vendored runtime was modified locally ({listed}): change it upstream"]
+        try:
+            history = TemplateHistory.prepare(str(source), cache_dir(), base=self.root)
+        except UserError as exc:
+            return [f"cannot read the template at {source}: {exc}"]
+        template_commit = history.commit(str(commit))
+        if template_commit is None:
+            return [f"the template at {source} has no commit {commit}: cannot verify servicekit/"]
+        shipped = committed_blobs(history.git_dir, template_commit, UPSTREAM)
+        edited = edited_files(worktree_blobs(self.root / VENDORED), shipped)
+        return [edited_runtime_message(edited)] if edited else []
+
+
+def answers_drift(manifest: Manifest, recorded: dict[str, Any]) -> list[str]:
+    """Where the manifest and the recorded answers disagree (a hand edit without sync)."""
+    expected = manifest.to_answers()
+    return [
+        f"{MANIFEST} and {ANSWERS} disagree on {key}: run `kitgen sync`"
+        for key in _MANAGED_ANSWERS
+        if (recorded.get(key) or []) != expected[key]
+    ]
+
+
+def edited_runtime_message(edited: list[str]) -> str:
+    listed = ", ".join(edited[:5]) + (" ..." if len(edited) > 5 else "")
+    return f"the vendored runtime was modified locally ({listed}): change it upstream"
 
 
 def _render(root: Path, manifest_text: str, manifest: Manifest, change: str) -> Outcome:
@@ -201,16 +203,6 @@ def _schema_answers(root: Path) -> Any:
 
 def _load_yaml(path: Path) -> Any:
     return YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
-
-
-def _files(root: Path) -> dict[str, bytes]:
-    if not root.is_dir():
-        return {}
-    return {
-        str(path.relative_to(root)): path.read_bytes()
-        for path in sorted(root.rglob("*"))
-        if path.is_file() and "__pycache__" not in path.parts
-    }
 
 
 def _link_venv(root: Path, copy: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from kitgen._yaml import show
 from kitgen.manifest._reserved import (
     CLASS_NAMES_TAKEN,
     ENTITY_FIELD_NAMES_TAKEN,
@@ -51,22 +52,6 @@ _SQL = re.compile(r"[a-z_][a-z0-9_]*")
 _STREAM = re.compile(r"[A-Za-z0-9:_.-]+")
 _GLOB = re.compile(r"[a-z0-9_.*]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def show(value: object, limit: int = 40) -> str:
-    """A short, one-line, YAML-flavoured rendering of a value for an error message."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        text = repr(value[:limit] + "..." if len(value) > limit else value)
-        return text
-    return repr(value)
 
 
 def _why_not(value: str) -> str:

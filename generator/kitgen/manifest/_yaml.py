@@ -1,25 +1,17 @@
-"""Safe, bounded round-trip loading of ``service.yaml`` and positions inside it.
-
-The loader is ruamel's round-trip loader with the dangerous or pointless parts of YAML
-turned off: anchors and aliases (a manifest never needs them; refusing them makes the
-"billion laughs" expansion impossible), tags other than the standard scalar/collection
-ones, duplicate keys, nesting deeper than :data:`MAX_DEPTH`, files over :data:`MAX_BYTES`
-and anything that is not UTF-8. Every refusal is a one-line :class:`ManifestError`.
-"""
+"""``service.yaml`` through kitgen's safe YAML loader (:mod:`kitgen._yaml`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
-from ruamel.yaml.composer import Composer
-from ruamel.yaml.error import MarkedYAMLError
-from ruamel.yaml.events import AliasEvent, NodeEvent
+from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.nodes import Node
 
-from kitgen.manifest._names import show
+from kitgen._yaml import MAX_BYTES, MAX_DEPTH, FileKind, KeyPath, format_path, locate
+from kitgen._yaml import decode as _decode
+from kitgen._yaml import parse as _parse
+from kitgen._yaml import to_plain as _to_plain
 from kitgen.manifest.errors import ManifestError
 
 __all__ = [
@@ -34,225 +26,31 @@ __all__ = [
     "to_plain",
 ]
 
-MAX_BYTES = 256 * 1024
-MAX_DEPTH = 32
-
-KeyPath = tuple[str | int, ...]
-
-_STANDARD = "tag:yaml.org,2002:"
-_ALLOWED_TAGS = frozenset(
-    _STANDARD + name for name in ("str", "int", "float", "bool", "null", "map", "seq")
+MANIFEST = FileKind(
+    noun="manifest",
+    error=ManifestError,
+    top_level="a mapping of keys "
+    "(manifest_version, service, package, database, entities, events, consumers)",
 )
-
-
-class _Refused(MarkedYAMLError):
-    """Raised from inside the composer for YAML features a manifest may not use."""
-
-
-class _StrictComposer(Composer):
-    """A composer that refuses anchors, aliases and non-standard tags before any expansion."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.parser.peek_event()
-        if isinstance(event, AliasEvent):
-            raise _Refused(
-                problem=f"alias '*{event.anchor}' is not allowed; a manifest uses no anchors "
-                "or aliases, write the value out",
-                problem_mark=event.start_mark,
-            )
-        if isinstance(event, NodeEvent) and event.anchor is not None:
-            raise _Refused(
-                problem=f"anchor '&{event.anchor}' is not allowed; a manifest uses no anchors "
-                "or aliases, write the value out",
-                problem_mark=event.start_mark,
-            )
-        tag = getattr(event, "tag", None)
-        if tag is not None and str(tag) not in _ALLOWED_TAGS:
-            shown = str(tag).replace(_STANDARD, "!!", 1)
-            raise _Refused(
-                problem=f"tag '{shown}' is not allowed; only the standard tags "
-                "(!!str, !!int, !!float, !!bool, !!null, !!map, !!seq)",
-                problem_mark=event.start_mark,
-            )
-        return super().compose_node(parent, index)
 
 
 def new_yaml() -> YAML:
     """A round-trip YAML instance with the manifest's restrictions and output style."""
-    yaml = YAML(typ="rt")
-    yaml.Composer = _StrictComposer
-    yaml.allow_duplicate_keys = False
-    yaml.max_depth = MAX_DEPTH
-    yaml.width = 4096  # never wrap: an item written by kitgen stays on its lines
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    return yaml
+    from kitgen._yaml import new_yaml as _new_yaml
+
+    return _new_yaml(MANIFEST.noun)
 
 
 def decode(data: bytes, file: str) -> str:
     """Check the size and encoding of a manifest file's bytes and return its text."""
-    if len(data) > MAX_BYTES:
-        raise ManifestError(
-            f"file is {len(data)} bytes; a manifest may be at most {MAX_BYTES} bytes (256 KiB)",
-            file=file,
-            line=1,
-            column=1,
-        )
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        before = data[: exc.start]
-        line = before.count(b"\n") + 1
-        column = len(before) - (before.rfind(b"\n") + 1) + 1
-        raise ManifestError(
-            f"byte 0x{data[exc.start]:02x} is not valid UTF-8; save the file as UTF-8",
-            file=file,
-            line=line,
-            column=column,
-        ) from None
-
-
-def _syntax_error(exc: MarkedYAMLError, file: str) -> ManifestError:
-    mark = exc.problem_mark or exc.context_mark
-    problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
-    if "maximum depth" in problem:
-        problem = f"nested more than {MAX_DEPTH} levels deep; a manifest needs far fewer"
-    elif "duplicate key" in problem:
-        problem = problem.split(" with value", 1)[0] + "; each key may appear once"
-    elif not isinstance(exc, _Refused):  # a syntax error
-        problem = f"invalid YAML: {problem}"
-    if mark is None:
-        return ManifestError(problem, file=file, line=1, column=1)
-    return ManifestError(problem, file=file, line=mark.line + 1, column=mark.column + 1)
-
-
-def _check_size(text: str, file: str) -> None:
-    if len(text) > MAX_BYTES:
-        raise ManifestError(
-            f"manifest is {len(text)} characters; a manifest may be at most {MAX_BYTES} "
-            "bytes (256 KiB)",
-            file=file,
-            line=1,
-            column=1,
-        )
+    return _decode(data, file, MANIFEST)
 
 
 def parse(text: str, file: str) -> tuple[CommentedMap, Node]:
-    """Load ``text`` round-trip: the data (top level a mapping) and its node graph.
-
-    The nodes carry the start and end marks of every value, which text edits need; the
-    data is built from them, so the text is parsed once.
-    """
-    _check_size(text, file)
-    yaml = new_yaml()
-    try:
-        node = yaml.compose(text)
-        data = yaml.constructor.construct_document(node) if node is not None else None
-    except MarkedYAMLError as exc:
-        raise _syntax_error(exc, file) from None
-    if not isinstance(data, CommentedMap) or not isinstance(node, Node):
-        kind = "empty" if data is None else show(data)
-        raise ManifestError(
-            f"the top level is {kind}; a manifest is a mapping of keys "
-            "(manifest_version, service, package, database, entities, events, consumers)",
-            file=file,
-            line=1,
-            column=1,
-        )
-    return data, node
-
-
-def _tagged(value: TaggedScalar) -> Any:
-    tag = str(value.tag)
-    raw = str(value.value)
-    if tag.endswith(":int"):
-        try:
-            return int(raw, 0)
-        except ValueError:
-            return raw
-    if tag.endswith(":float"):
-        try:
-            return float(raw)
-        except ValueError:
-            return raw
-    if tag.endswith(":bool"):
-        return {"true": True, "false": False}.get(raw.lower(), raw)
-    if tag.endswith(":null"):
-        return None
-    return raw
+    """Load a manifest round-trip: the data (top level a mapping) and its node graph."""
+    return _parse(text, file, MANIFEST)
 
 
 def to_plain(value: Any, file: str, path: KeyPath = (), root: Any = None) -> Any:
-    """Plain Python data (dict/list/str/int/float/bool/None, dates kept) for validation.
-
-    ruamel's subclasses (ScalarFloat, HexInt, quoted strings, ...) become the base types,
-    so validation in strict mode sees exactly what a JSON document would hold.
-    """
-    root = value if root is None else root
-    if isinstance(value, dict):
-        plain: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                line, column = locate(root, path)
-                if isinstance(value, CommentedMap):
-                    line, column = (part + 1 for part in value.lc.key(key))
-                raise ManifestError(
-                    f"key {key!r} is not a string; keys are names",
-                    file=file,
-                    line=line,
-                    column=column,
-                    path=format_path(path),
-                )
-            plain[str(key)] = to_plain(item, file, (*path, str(key)), root)
-        return plain
-    if isinstance(value, list):
-        return [to_plain(item, file, (*path, index), root) for index, item in enumerate(value)]
-    if isinstance(value, TaggedScalar):
-        return _tagged(value)
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
-    return value
-
-
-def format_path(path: Sequence[str | int]) -> str:
-    """``("entities", 0, "fields", 1, "type")`` -> ``entities[0].fields[1].type``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else part
-    return out
-
-
-def locate(root: Any, path: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:
-    """The 1-based (line, column) of the node at ``path`` in a round-trip document.
-
-    With ``key=True`` and a path ending in a mapping key, the position of the key itself.
-    Parts of the path that do not exist (a missing key) fall back to the nearest parent
-    with a position.
-    """
-    line, column = 0, 0
-    node = root
-    for depth, part in enumerate(path):
-        last = depth == len(path) - 1
-        if isinstance(node, CommentedMap) and isinstance(part, str) and part in node:
-            try:
-                line, column = node.lc.key(part) if (last and key) else node.lc.value(part)
-            except (KeyError, TypeError):
-                break
-            node = node[part]
-        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
-            try:
-                line, column = node.lc.item(part)
-            except (KeyError, TypeError):
-                break
-            node = node[part]
-        else:
-            break
-    return line + 1, column + 1
+    """Plain Python data for validation (see :func:`kitgen._yaml.to_plain`)."""
+    return _to_plain(value, file, MANIFEST, path, root)

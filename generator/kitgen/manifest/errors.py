@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from kitgen.errors import UserError
+from kitgen.errors import FileError, UserError
 
 __all__ = ["ManifestError", "SpecError"]
 
 
-class ManifestError(UserError):
+class ManifestError(FileError):
     """``service.yaml`` cannot be read, is invalid, or an edit would make it invalid.
 
-    The message is one line: ``<file>:<line>:<column>: <where>: <what is wrong>``, with a
-    1-based line and column, when the problem has a place in the file; ``<file>: ...``
-    when it has none (an item that an edit was about to add).
+    One line naming the place: ``service.yaml:<line>:<column>: <where>: <what is wrong>``
+    (see :class:`~kitgen.errors.FileError`).
     """
 
     def __init__(
@@ -24,14 +23,7 @@ class ManifestError(UserError):
         column: int | None = None,
         path: str = "",
     ) -> None:
-        self.file = file
-        self.line = line
-        self.column = column
-        self.path = path
-        self.problem = message
-        where = file if line is None else f"{file}:{line}:{column or 1}"
-        text = f"{path}: {message}" if path else message
-        super().__init__(f"{where}: {text}")
+        super().__init__(message, file=file, line=line, column=column, path=path)
 
 
 class SpecError(UserError):

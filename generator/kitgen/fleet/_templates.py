@@ -1,0 +1,31 @@
+"""The templates a fleet run reads, each prepared (fetched) once per run."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from kitgen.template import TemplateHistory
+
+
+class Templates:
+    """``_src_path`` -> :class:`TemplateHistory`, made on first use and shared by threads."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self._lock = threading.Lock()
+        self._known: dict[str, TemplateHistory] = {}
+
+    def history(self, source: str, *, base: Path) -> TemplateHistory:
+        with self._lock:
+            if source not in self._known:
+                self._known[source] = TemplateHistory.prepare(source, self.workdir, base=base)
+            return self._known[source]
+
+    def mirrors(self) -> dict[str, Path]:
+        """Remote template URL -> local mirror, for git's ``url.<mirror>.insteadOf``."""
+        return {
+            source: history.git_dir
+            for source, history in self._known.items()
+            if Path(source) != history.git_dir
+        }
