@@ -16,15 +16,22 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-from tests.template.conftest import commit_all, committed_template_copy, git
+from tests.template.conftest import (
+    RELEASE_NOTES,
+    RUNTIME_FIX,
+    TEMPLATE_CHANGE,
+    TEMPLATE_LINE,
+    commit_all,
+    committed_template_copy,
+    git,
+    release_1_1,
+)
 
-RUNTIME_FIX = '\n\nRUNTIME_FIX_MARKER = "shipped in 1.1.0"\n'
-TEMPLATE_LINE = "the vendored runtime library — change it upstream in kitgen"
-TEMPLATE_CHANGE = " (see kitgen's releases)"
+__all__ = ["RELEASE_NOTES", "RUNTIME_FIX", "TEMPLATE_CHANGE", "TEMPLATE_LINE", "Fleet"]
+
 LOCAL_EDIT = "# local edit: owned by the {name} team"
 CONFLICTING_EDIT = "Our own fork of the runtime ({name})"
 RUNTIME_EDIT = "# patched here while waiting for upstream\n"
-RELEASE_NOTES = "Runtime: errors carry a marker; README points at the releases."
 
 # What happens to each service before the release, by position in the fleet.
 KINDS = {
@@ -73,33 +80,6 @@ class Fleet:
 
     def by_kind(self, kind: str) -> list[FleetService]:
         return [service for service in self.services if service.kind == kind]
-
-
-def release_1_1(template: Path) -> None:
-    """A runtime fix and a template change, with a changelog, tagged 1.1.0 (annotated)."""
-    errors = template / "runtime_lib" / "servicekit" / "errors.py"
-    errors.write_text(errors.read_text() + RUNTIME_FIX)
-    readme = template / "templates" / "service" / "README.md.jinja"
-    text = readme.read_text()
-    assert TEMPLATE_LINE in text
-    readme.write_text(text.replace(TEMPLATE_LINE, TEMPLATE_LINE + TEMPLATE_CHANGE))
-    (template / "CHANGELOG.md").write_text(
-        "# Changelog\n\n## 1.1.0\n\n- servicekit.errors: RUNTIME_FIX_MARKER\n\n"
-        "## 1.0.0\n\n- first release\n"
-    )
-    commit_all(template, "template 1.1.0")
-    git(
-        template,
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@x",
-        "tag",
-        "-a",
-        "1.1.0",
-        "-m",
-        RELEASE_NOTES,
-    )
 
 
 def _answers(index: int) -> dict[str, object]:

@@ -15,6 +15,10 @@ from kitgen import new_service
 from servicekit.testgres import DatabaseFactory, Server
 
 REPO = Path(__file__).resolve().parents[2]
+RUNTIME_FIX = '\n\nRUNTIME_FIX_MARKER = "shipped in 1.1.0"\n'
+TEMPLATE_LINE = "the vendored runtime library — change it upstream in kitgen"
+TEMPLATE_CHANGE = " (see kitgen's releases)"
+RELEASE_NOTES = "Runtime: errors carry a marker; README points at the releases."
 UV = Path(sys.executable).with_name("uv")
 
 
@@ -110,3 +114,30 @@ def committed_service(template: Path, destination: Path, **answers: str) -> Path
     git(service, "init", "-q", "-b", "main")
     commit_all(service, "generated")
     return service
+
+
+def release_1_1(template: Path) -> None:
+    """A runtime fix and a template change, with a changelog, tagged 1.1.0 (annotated)."""
+    errors = template / "runtime_lib" / "servicekit" / "errors.py"
+    errors.write_text(errors.read_text() + RUNTIME_FIX)
+    readme = template / "templates" / "service" / "README.md.jinja"
+    text = readme.read_text()
+    assert TEMPLATE_LINE in text
+    readme.write_text(text.replace(TEMPLATE_LINE, TEMPLATE_LINE + TEMPLATE_CHANGE))
+    (template / "CHANGELOG.md").write_text(
+        "# Changelog\n\n## 1.1.0\n\n- servicekit.errors: RUNTIME_FIX_MARKER\n\n"
+        "## 1.0.0\n\n- first release\n"
+    )
+    commit_all(template, "template 1.1.0")
+    git(
+        template,
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@x",
+        "tag",
+        "-a",
+        "1.1.0",
+        "-m",
+        RELEASE_NOTES,
+    )

@@ -10,30 +10,22 @@ from pathlib import Path
 import pytest
 
 from kitgen import update_service
-from tests.template.conftest import commit_all, committed_service, committed_template_copy, git
+from tests.template.conftest import (
+    RUNTIME_FIX,
+    TEMPLATE_LINE,
+    commit_all,
+    committed_service,
+    committed_template_copy,
+    release_1_1,
+)
 
 pytestmark = pytest.mark.slow
-
-RUNTIME_FIX = '\n\nRUNTIME_FIX_MARKER = "shipped in 1.1.0"\n'
-TEMPLATE_LINE = "the vendored runtime library — change it upstream in kitgen"
 
 
 @pytest.fixture
 def template_repo(tmp_path: Path) -> Path:
     """A throwaway git copy of this repository's working tree, tagged 1.0.0."""
     return committed_template_copy(tmp_path / "kitgen")
-
-
-def _release_1_1(template: Path) -> None:
-    """A runtime fix and a template change, tagged 1.1.0."""
-    errors = template / "runtime_lib" / "servicekit" / "errors.py"
-    errors.write_text(errors.read_text() + RUNTIME_FIX)
-    readme = template / "templates" / "service" / "README.md.jinja"
-    text = readme.read_text()
-    assert TEMPLATE_LINE in text
-    readme.write_text(text.replace(TEMPLATE_LINE, TEMPLATE_LINE + " (see kitgen's releases)"))
-    commit_all(template, "template 1.1.0")
-    git(template, "tag", "1.1.0")
 
 
 def _service(template: Path, destination: Path) -> Path:
@@ -47,7 +39,7 @@ def test_update_keeps_local_edits_and_brings_template_and_runtime_changes(
     app = service / "shop" / "app.py"
     app.write_text(app.read_text() + "\n\n# local edit: owned by the shop team\n")
     commit_all(service, "local edit")
-    _release_1_1(template_repo)
+    release_1_1(template_repo)
 
     result = update_service(service, vcs_ref="1.1.0")
 
@@ -74,7 +66,7 @@ def test_conflicting_edit_is_marked_inline_and_reported(
     readme = service / "README.md"
     readme.write_text(readme.read_text().replace(TEMPLATE_LINE, "Our own fork of the runtime"))
     commit_all(service, "conflicting edit")
-    _release_1_1(template_repo)
+    release_1_1(template_repo)
 
     result = update_service(service, vcs_ref="1.1.0")
 
@@ -99,7 +91,7 @@ def test_cli_update_exits_1_on_conflicts_and_2_on_a_dirty_tree(
     readme = service / "README.md"
     readme.write_text(readme.read_text().replace(TEMPLATE_LINE, "Our own fork of the runtime"))
     commit_all(service, "conflicting edit")
-    _release_1_1(template_repo)
+    release_1_1(template_repo)
     conflicted = _kitgen("update", str(service), "--vcs-ref", "1.1.0")
     assert conflicted.returncode == 1
     assert "README.md" in conflicted.stderr

@@ -16,15 +16,15 @@ from kitgen.fleet.inventory import (
     load_inventory,
     parse_selectors,
 )
-from kitgen.fleet.status import ServiceStatus, fleet_status
-from kitgen.fleet.update import (
+from kitgen.fleet.model import (
     FleetUpdate,
     Outcome,
     ServiceReport,
     UpdateOptions,
     VerifyResult,
-    update_fleet,
 )
+from kitgen.fleet.status import ServiceStatus, fleet_status
+from kitgen.fleet.update import update_fleet
 
 __all__ = [
     "DEFAULT_INVENTORY",

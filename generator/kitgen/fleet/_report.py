@@ -10,8 +10,8 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
+from kitgen.fleet.model import FleetUpdate, Outcome, ServiceReport
 from kitgen.fleet.status import ServiceStatus
-from kitgen.fleet.update import FleetUpdate, Outcome, ServiceReport
 
 _STATE_STYLE = {
     "current": "green",
