@@ -12,7 +12,14 @@ _MARKERS = ("<<<<<<< ", ">>>>>>> ")
 
 
 # Never wait for a password prompt nobody will see: a remote that needs credentials fails.
-_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", "LC_ALL": "C"}
+# Only the transports a template or service lives on (no ext::, no fd::).
+SAFE_ENV = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_ASKPASS": "",
+    "SSH_ASKPASS": "",
+    "LC_ALL": "C",
+    "GIT_ALLOW_PROTOCOL": "file:git:http:https:ssh",
+}
 
 
 class GitError(UserError):
@@ -29,7 +36,7 @@ def git(cwd: Path, *args: str, timeout: float = 300, detach: bool = False) -> st
         result = subprocess.run(
             ["git", *args],
             cwd=cwd,
-            env={**os.environ, **_ENV},
+            env={**os.environ, **SAFE_ENV},
             capture_output=True,
             text=True,
             check=False,

@@ -314,7 +314,7 @@ def run(args: list[str] | None = None) -> int:
     try:
         result = app(args=args, prog_name="kitgen", standalone_mode=False)
     except _EXITS as exc:
-        return int(getattr(exc, "exit_code", EXIT_OK))
+        result = int(getattr(exc, "exit_code", EXIT_OK))
     except _INTERRUPTS:
         _stderr.print("[bold red]interrupted[/]")
         return EXIT_INTERRUPTED
@@ -331,7 +331,10 @@ def run(args: list[str] | None = None) -> int:
             f"The traceback is in {escape(str(log))}"
         )
         return EXIT_INTERNAL_ERROR
-    return result if isinstance(result, int) else EXIT_OK
+    code = result if isinstance(result, int) else EXIT_OK
+    if code == EXIT_INTERRUPTED:  # Typer turns Ctrl-C inside a command into exit code 130
+        _stderr.print("[bold red]interrupted[/]")
+    return code
 
 
 def _last_line() -> str:

@@ -56,6 +56,7 @@ class TemplateHistory:
 
     def __init__(self, source: str, git_dir: Path) -> None:
         self.source = source
+        self.url = git_url(source)
         self.git_dir = git_dir
         self._releases: list[Release] | None = None
 
@@ -64,10 +65,12 @@ class TemplateHistory:
         """The history of ``source`` (a path or git URL), fetched afresh when remote."""
         if source.startswith("-"):
             raise UserError(f"template location {source!r} is not a path or git URL")
-        local = Path(source) if Path(source).is_absolute() else (base or Path.cwd()) / source
-        if "://" not in source and local.is_dir():
+        url = git_url(source)
+        local = Path(url).expanduser()
+        local = local if local.is_absolute() else (base or Path.cwd()) / local
+        if "://" not in url and local.is_dir():
             return cls(source, local)
-        digest = hashlib.sha256(source.encode()).hexdigest()[:20]
+        digest = hashlib.sha256(url.encode()).hexdigest()[:20]
         mirror = cache / "templates" / f"{digest}.git"
         if (mirror / "HEAD").is_file():
             git(mirror, "remote", "update", "--prune", timeout=600)
@@ -75,7 +78,7 @@ class TemplateHistory:
             mirror.parent.mkdir(parents=True, exist_ok=True)
             staging = mirror.with_name(f"{mirror.name}.partial-{os.getpid()}")
             shutil.rmtree(staging, ignore_errors=True)
-            git(mirror.parent, "clone", "-q", "--mirror", "--", source, str(staging), timeout=600)
+            git(mirror.parent, "clone", "-q", "--mirror", "--", url, str(staging), timeout=600)
             staging.rename(mirror)
         return cls(source, mirror)
 
@@ -142,6 +145,25 @@ class TemplateHistory:
             text = "\n\n".join(part for part in (message, section) if part)
             notes.append((release.tag, text))
         return notes
+
+
+def git_url(source: str) -> str:
+    """What git is given for a Copier template location (``gh:org/repo``, ``git+file://...``).
+
+    Copier's shorthands, expanded as Copier expands them, so that kitgen reads the same
+    repository Copier clones.
+    """
+    for alias, host in (("gh:", "https://github.com/"), ("gl:", "https://gitlab.com/")):
+        if source.startswith(alias):
+            path = source[len(alias) :].lstrip("/")
+            return host + path + ("" if path.endswith(".git") else ".git")
+    if source.startswith("git+"):
+        return source[len("git+") :]
+    if source.startswith(("https://github.com/", "https://gitlab.com/")) and not source.endswith(
+        ".git"
+    ):
+        return source + ".git"
+    return source
 
 
 _DESCRIBED = re.compile(r"(?P<tag>.+)-\d+-g(?P<hash>[0-9a-f]{4,40})")

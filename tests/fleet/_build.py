@@ -46,6 +46,9 @@ KINDS = {
     4: "manifest-drift",
 }
 URL_ENTRIES = {2, 6, 10, 14}  # listed by url (file://) instead of path
+# Generated from the template's git+file:// URL: Copier treats it as remote (a mirror), and so
+# does kitgen (a mirror in its work directory that Copier's clones are redirected to).
+REMOTE_TEMPLATE = {20}
 
 
 @dataclass
@@ -98,7 +101,7 @@ def _entities(index: int) -> list[dict[str, object]]:
     ]
 
 
-def render_service(template: Path, destination: Path, index: int) -> None:
+def render_service(template: str, destination: Path, index: int) -> None:
     """Render service ``index`` at 1.0.0, manifest and answers agreeing, committed on main."""
     from kitgen import new_service
     from kitgen.manifest import ManifestDocument
@@ -110,14 +113,14 @@ def render_service(template: Path, destination: Path, index: int) -> None:
     if entities:
         # The manifest first (rendered alone), then the service from the answers it gives.
         probe = destination.with_name(destination.name + ".manifest")
-        new_service(probe, data=data, defaults=True, template=str(template), vcs_ref="1.0.0")
+        new_service(probe, data=data, defaults=True, template=template, vcs_ref="1.0.0")
         document = ManifestDocument.load(probe / "service.yaml", display_name="service.yaml")
         for entity in entities:
             document.add_entity(entity)
         manifest_text = document.text()
         data = {**data, **document.validate().to_answers()}
         shutil.rmtree(probe)
-    new_service(destination, data=data, defaults=True, template=str(template), vcs_ref="1.0.0")
+    new_service(destination, data=data, defaults=True, template=template, vcs_ref="1.0.0")
     if manifest_text is not None:
         (destination / "service.yaml").write_text(manifest_text)
     git(destination, "init", "-q", "-b", "main")
@@ -125,7 +128,7 @@ def render_service(template: Path, destination: Path, index: int) -> None:
 
 
 def _render_job(args: tuple[str, str, int]) -> None:
-    render_service(Path(args[0]), Path(args[1]), args[2])
+    render_service(args[0], Path(args[1]), args[2])
 
 
 def build_fleet(root: Path, count: int = 24, *, jobs: int = 2) -> Fleet:
@@ -148,7 +151,11 @@ def build_fleet(root: Path, count: int = 24, *, jobs: int = 2) -> Fleet:
             FleetService(name, index, kind, index in URL_ENTRIES, name.replace("-", "_"), expected)
         )
     to_render = [
-        (str(template), str(root / "services" / plan.name), plan.index)
+        (
+            f"git+file://{template}" if plan.index in REMOTE_TEMPLATE else str(template),
+            str(root / "services" / plan.name),
+            plan.index,
+        )
         for plan in plans
         if plan.kind != "not-a-service"
     ]

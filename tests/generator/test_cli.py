@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from kitgen import __version__
 
@@ -35,3 +38,47 @@ def test_unknown_command_is_a_usage_error_without_traceback() -> None:
     assert result.returncode == 2
     assert "No such command 'frobnicate'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_exit_codes_come_from_one_mapper(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """User error 2, interrupt 130, a bug 70 with its traceback in a log file."""
+    import kitgen.fleet
+    from kitgen.cli import EXIT_INTERNAL_ERROR, EXIT_INTERRUPTED, EXIT_USER_ERROR, run
+
+    monkeypatch.setenv("KITGEN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    assert run(["fleet", "status"]) == EXIT_USER_ERROR
+    assert "fleet.yaml does not exist" in capsys.readouterr().err
+
+    def interrupted(path: Path) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(kitgen.fleet, "load_inventory", interrupted)
+    assert run(["fleet", "status"]) == EXIT_INTERRUPTED
+    assert "interrupted" in capsys.readouterr().err
+
+    def broken(path: Path) -> None:
+        raise RuntimeError("an [unexpected] state")
+
+    monkeypatch.setattr(kitgen.fleet, "load_inventory", broken)
+    assert run(["fleet", "status"]) == EXIT_INTERNAL_ERROR
+    err = capsys.readouterr().err
+    assert "internal error: RuntimeError: an [unexpected] state" in " ".join(err.split())
+    assert "Traceback" not in err
+    logs = list((tmp_path / "cache" / "logs").glob("kitgen-crash-*.log"))
+    assert len(logs) == 1
+    assert str(logs[0]) in err.replace("\n", "")
+    assert "Traceback (most recent call last)" in logs[0].read_text()
+    assert 'raise RuntimeError("an [unexpected] state")' in logs[0].read_text()
+
+
+def test_user_text_is_never_read_as_markup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kitgen.cli import run
+
+    monkeypatch.chdir(tmp_path)
+    assert run(["fleet", "status", "--inventory", "[red]x[/].yaml"]) == 2
+    assert "[red]x[/].yaml does not exist" in capsys.readouterr().err

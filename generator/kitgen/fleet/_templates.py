@@ -25,7 +25,7 @@ class Templates:
     def mirrors(self) -> dict[str, Path]:
         """Remote template URL -> local mirror, for git's ``url.<mirror>.insteadOf``."""
         return {
-            source: history.git_dir
-            for source, history in self._known.items()
-            if Path(source) != history.git_dir
+            history.url: history.git_dir
+            for history in self._known.values()
+            if Path(history.url) != history.git_dir
         }

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TypeVar
 
+from kitgen._git import SAFE_ENV
 from kitgen.fleet.model import FleetUpdate, ServiceReport
 
 __all__ = ["SCRATCH_ENV", "insteadof_env", "run_workers", "scratch_dir", "uninterruptible"]
@@ -106,6 +107,8 @@ _terminate_requested = False
 
 
 def _worker_init(env: dict[str, str]) -> None:
+    # Copier's own git calls run with the same safety settings and template mirrors.
+    os.environ.update({key: value for key, value in SAFE_ENV.items() if key != "LC_ALL"})
     os.environ.update(env)
     scratch = scratch_dir()
     os.environ["TMPDIR"] = str(scratch)
