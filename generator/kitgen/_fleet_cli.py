@@ -71,6 +71,16 @@ def _progress(total: int, what: str) -> Progress:
     )
 
 
+def _check_writable(path: Path, flag: str) -> None:
+    """Refuse a report path that cannot be written before any work is done."""
+    if path.is_dir():
+        raise UserError(f"{flag} {path}: is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise UserError(f"{flag} {path}: the folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UserError(f"{flag} {path}: not writable")
+
+
 @fleet_app.command("init")
 def init(
     directories: Annotated[
@@ -177,6 +187,8 @@ def update(
 
     if verify is not None and not verify.strip():
         raise UserError("--verify needs a command")
+    if report is not None:
+        _check_writable(report, "--report")
     _, entries = _selected(inventory, select, only)
     options = UpdateOptions(
         to=to,
@@ -201,7 +213,10 @@ def update(
         _stdout.print(update_table(run))
         _stdout.print(update_summary(run))
     if report is not None:
-        report.write_text(update_markdown(run), encoding="utf-8")
+        try:
+            report.write_text(update_markdown(run), encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"--report {report}: cannot write it ({exc.strerror or exc})") from None
     if run.interrupted:
         _stderr.print(
             "[bold red]interrupted:[/] default branches are untouched; run again to finish"

@@ -84,7 +84,9 @@ def repository_root(path: Path) -> Path | None:
 
 def uncommitted_paths(path: Path) -> list[str]:
     """Paths with uncommitted changes (untracked files included)."""
-    return [line[3:] for line in git(path, "status", "--porcelain").splitlines() if line]
+    # --no-optional-locks: a status check must not rewrite the index under the user's feet.
+    status = git(path, "--no-optional-locks", "status", "--porcelain")
+    return [line[3:] for line in status.splitlines() if line]
 
 
 def require_clean(path: Path, *, allow: tuple[str, ...] = (), why: str = "") -> None:

@@ -17,9 +17,10 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.composer import Composer
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent, NodeEvent
 from ruamel.yaml.nodes import Node
+from ruamel.yaml.reader import ReaderError
 
 from kitgen.errors import FileError
 
@@ -184,6 +185,17 @@ def parse(text: str, file: str, kind: FileKind) -> tuple[CommentedMap, Node]:
         data = yaml.constructor.construct_document(node) if node is not None else None
     except MarkedYAMLError as exc:
         raise _syntax_error(exc, file, kind) from None
+    except ReaderError as exc:  # a character YAML does not allow (a control character)
+        line, column = _position(text, int(exc.position))
+        raise kind.error(
+            f"character {_codepoint(exc.character)} is not allowed in YAML; remove it",
+            file=file,
+            line=line,
+            column=column,
+        ) from None
+    except (YAMLError, ValueError) as exc:  # e.g. an integer past Python's digit limit
+        detail = " ".join(str(exc).split())[:200]
+        raise kind.error(f"cannot read the file: {detail}", file=file, line=1, column=1) from None
     if not isinstance(data, CommentedMap) or not isinstance(node, Node):
         shown = "empty" if data is None else show(data)
         raise kind.error(
@@ -193,6 +205,20 @@ def parse(text: str, file: str, kind: FileKind) -> tuple[CommentedMap, Node]:
             column=1,
         )
     return data, node
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    """1-based (line, column) of character ``index`` in ``text``."""
+    before = text[:index]
+    return before.count("\n") + 1, index - (before.rfind("\n") + 1) + 1
+
+
+def _codepoint(character: object) -> str:
+    if isinstance(character, int):
+        return f"U+{character:04X}"
+    if isinstance(character, str) and len(character) == 1:
+        return f"U+{ord(character):04X}"
+    return "(unprintable)"
 
 
 def _tagged(value: TaggedScalar) -> Any:

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import click
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from kitgen import __version__
+from kitgen._console import printable, safe
 from kitgen.errors import UserError
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def _warnings_as_messages() -> Iterator[None]:
             yield
         finally:
             for warning in caught:
-                _stderr.print(f"[yellow]warning:[/] {warning.message}")
+                _stderr.print(f"[yellow]warning:[/] {safe(warning.message, one_line=True)}")
 
 
 def _parse_data(pairs: list[str]) -> dict[str, str]:
@@ -112,7 +112,7 @@ def new(
             template=template,
             vcs_ref=vcs_ref,
         )
-    typer.echo(f"created {created}")
+    typer.echo(f"created {printable(created)}")
 
 
 @app.command()
@@ -126,11 +126,11 @@ def update(
     with _warnings_as_messages():
         result = update_service(path, vcs_ref=vcs_ref)
     if result.clean:
-        typer.echo(f"updated {path}")
+        typer.echo(f"updated {printable(path)}")
         return
-    _stderr.print(f"[bold yellow]conflicts[/] in {path}; resolve them, then commit:")
+    _stderr.print(f"[bold yellow]conflicts[/] in {safe(path)}; resolve them, then commit:")
     for name in result.conflicts:
-        _stderr.print(f"  {name}")
+        _stderr.print(f"  {safe(name)}")
     raise typer.Exit(1)
 
 
@@ -257,7 +257,7 @@ def check(path: PathOption = Path(".")) -> None:
         typer.echo("no drift: manifest, recorded answers, runtime and migrations agree")
         return
     for problem in problems:
-        _stderr.print(f"[bold yellow]drift:[/] {problem}")
+        _stderr.print(f"[bold yellow]drift:[/] {safe(problem, one_line=True)}")
     raise typer.Exit(1)
 
 
@@ -322,13 +322,13 @@ def run(args: list[str] | None = None) -> int:
         exc.show()  # type: ignore[attr-defined]
         return EXIT_USER_ERROR
     except UserError as exc:
-        _stderr.print(f"[bold red]error:[/] {escape(str(exc))}")
+        _stderr.print(f"[bold red]error:[/] {safe(exc, one_line=True)}")
         return EXIT_USER_ERROR
     except Exception:
         log = _write_traceback()
         _stderr.print(
-            f"[bold red]internal error:[/] {escape(_last_line())}; this is a bug in kitgen. "
-            f"The traceback is in {escape(str(log))}"
+            f"[bold red]internal error:[/] {safe(_last_line(), one_line=True)}; this is a bug "
+            f"in kitgen. The traceback is in {safe(log)}"
         )
         return EXIT_INTERNAL_ERROR
     code = result if isinstance(result, int) else EXIT_OK

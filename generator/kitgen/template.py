@@ -24,11 +24,11 @@ TEMPLATE_ENV = "KITGEN_TEMPLATE"
 
 def template_source(explicit: str | None = None) -> str:
     """The template to use: ``explicit``, else ``$KITGEN_TEMPLATE``, else kitgen's own clone."""
-    if explicit:
-        return explicit
-    from_env = os.environ.get(TEMPLATE_ENV, "").strip()
-    if from_env:
-        return from_env
+    # Copier records the location in every service; a relative path would only work from
+    # the directory the service was created in.
+    chosen = explicit or os.environ.get(TEMPLATE_ENV, "").strip()
+    if chosen:
+        return str(Path(chosen).resolve()) if is_relative_path(chosen) else chosen
     checkout = repository_root(Path(__file__).resolve().parent)
     if checkout is not None and (checkout / "copier.yml").is_file():
         return str(checkout)
@@ -145,6 +145,14 @@ class TemplateHistory:
             text = "\n\n".join(part for part in (message, section) if part)
             notes.append((release.tag, text))
         return notes
+
+
+def is_relative_path(source: str) -> bool:
+    """Whether a template location is a relative local path (not a URL, not absolute)."""
+    url = git_url(source)
+    if "://" in url or re.match(r"[A-Za-z0-9._-]+@[^:/]+:", url) or url.startswith("~"):
+        return False
+    return not Path(url).is_absolute()
 
 
 def git_url(source: str) -> str:

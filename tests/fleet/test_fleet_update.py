@@ -132,7 +132,7 @@ def test_update_branches_every_service_keeps_every_edit_and_resumes(fleet: Fleet
         s.name: s.expected for s in fleet.services
     }
     assert snapshot(fleet) == before
-    assert any("already holds the update" in note for note in outcomes(again)["svc-00"]["notes"])
+    assert any("holds the update" in note for note in outcomes(again)["svc-00"]["notes"])
 
     # a person resolves one conflict on its branch; the next run reports it done
     conflicted = next(s for s in fleet.by_kind("conflict") if not s.url_entry)
@@ -287,3 +287,49 @@ def test_verify_runs_in_each_updated_service(fleet: Fleet, tmp_path: Path) -> No
     assert (report["outcome"], report["stage"]) == ("failed", "verify")
     assert report["verify"]["exit_code"] == 3
     assert "no forge CLI" not in failing.stdout
+
+
+def test_ctrl_c_during_verify_stops_the_command_and_leaves_no_branch(fleet: Fleet) -> None:
+    marker = "987.654"  # a sleep nobody else runs
+    process = subprocess.Popen(
+        kitgen_command(
+            "fleet",
+            "update",
+            "--to",
+            "1.1.0",
+            "--only",
+            "svc-00",
+            "--only",
+            "svc-01",
+            "--jobs",
+            "2",
+            "--verify",
+            f"sleep {marker}",
+            "--json",
+        ),
+        cwd=fleet.root,
+        env=fleet_env(fleet),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not _running(marker):
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.2)
+    assert _running(marker)
+    os.killpg(process.pid, signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert not _running(marker)
+    assert json.loads(stdout)["interrupted"] is True
+    for service in fleet.services[:2]:
+        assert git(fleet.repo(service), "branch", "--list", BRANCH) == ""
+    assert list(scratch_dir(fleet).iterdir()) == []
+
+
+def _running(marker: str) -> bool:
+    found = subprocess.run(["pgrep", "-f", f"^sleep {marker}"], capture_output=True, check=False)
+    return found.returncode == 0

@@ -84,6 +84,26 @@ BAD_INVENTORIES = [
         "fleet.yaml:2:11: services[0].name: expected a non-empty string, got 12",
     ),
     (
+        "a raw control byte",
+        "services:\n  - name: a\n    path: repo\n    branch: ma\x1bin\n",
+        "fleet.yaml:4:15: character U+001B is not allowed in YAML; remove it",
+    ),
+    (
+        "a path too long for the file system",
+        "services:\n  - name: a\n    path: " + "x/" * 3000 + "\n",
+        "fleet.yaml:3:11: services[0].path: '" + "x/" * 3,
+    ),
+    (
+        "a symlink loop",
+        "services:\n  - name: a\n    path: loop/inner\n",
+        "fleet.yaml:3:11: services[0].path: 'loop/inner' cannot be read",
+    ),
+    (
+        "the same repository twice",
+        "services:\n  - name: a\n    path: repo\n  - name: b\n    path: ./repo/\n",
+        "fleet.yaml:5:11: services[1].path: the same repository as services[0]",
+    ),
+    (
         "control character in a path",
         'services:\n  - name: a\n    path: "repo\\u001b[31m"\n',
         "services[0].path: 'repo\\x1b[31m' contains a control character",
@@ -94,6 +114,7 @@ BAD_INVENTORIES = [
 @pytest.fixture
 def inventory_dir(tmp_path: Path) -> Path:
     (tmp_path / "plain").mkdir()
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
     repo = tmp_path / "repo"
     repo.mkdir()
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
@@ -180,3 +201,41 @@ def test_init_writes_and_extends_an_inventory_keeping_comments(
 
     assert run(["fleet", "init", "repos/other"]) == 2
     assert "no kitgen service found under repos/other" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["fleet", "update", "--to", "1.0.0", "--report", "."], "--report .: is a directory"),
+        (
+            ["fleet", "update", "--to", "1.0.0", "--report", "nope/r.md"],
+            "--report nope/r.md: the folder nope does not exist",
+        ),
+        (["fleet", "status", "--workdir", "a-file"], "work directory"),
+        (["fleet", "update", "--to", "1.0.0", "--workdir", "a-file"], "work directory"),
+        (["fleet", "init", "repo", "--inventory", "plain"], "plain is not a file"),
+        (["fleet", "init", "repo", "--inventory", "nope/fleet.yaml"], "does not exist"),
+        (["fleet", "status", "--inventory", "[red]x[/].yaml"], "[red]x[/].yaml does not exist"),
+    ],
+)
+def test_bad_flags_exit_2_before_any_work(
+    inventory_dir: Path,
+    args: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _fake_service(inventory_dir / "svc", "svc")
+    (inventory_dir / "fleet.yaml").write_text("services:\n  - name: svc\n    path: svc\n")
+    (inventory_dir / "a-file").write_text("not a directory\n")
+    monkeypatch.chdir(inventory_dir)
+    monkeypatch.setenv("KITGEN_CACHE_DIR", str(inventory_dir / "cache"))
+    if "init" in args:
+        args = [*args[:2], "svc", *args[3:]]
+    before = sorted(p.relative_to(inventory_dir) for p in inventory_dir.rglob("*"))
+    assert run(args) == 2
+    err = capsys.readouterr().err
+    assert message in " ".join(err.split()), err
+    assert "Traceback" not in err
+    after = sorted(p.relative_to(inventory_dir) for p in inventory_dir.rglob("*"))
+    assert [p for p in after if p.parts[0] != "cache"] == before

@@ -9,7 +9,9 @@ run; its update branches are pushed from there.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,6 +109,21 @@ def locate(entry: ServiceEntry, workdir: Path) -> Checkout:
     return Checkout(entry, repo, branch, base, commit, remote)
 
 
+def prepare_workdir(workdir: Path) -> None:
+    """Create the work directory; a user error when it cannot be one. Needs git, too."""
+    if shutil.which("git") is None:
+        raise UserError("git is not installed (kitgen needs it to read and update services)")
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        probe = workdir / f".kitgen-probe-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(
+            f"work directory {workdir} is not usable ({exc.strerror or exc}): pass --workdir DIR"
+        ) from None
+
+
 def clone_dir(entry: ServiceEntry, workdir: Path) -> Path:
     """Where kitgen keeps its clone of a ``url`` entry (the name plus a hash of the URL)."""
     digest = hashlib.sha256(str(entry.url).encode()).hexdigest()[:8]
@@ -120,7 +137,7 @@ def _fetched_clone(entry: ServiceEntry, workdir: Path) -> Path:
         return clone
     shutil.rmtree(clone, ignore_errors=True)
     clone.parent.mkdir(parents=True, exist_ok=True)
-    staging = clone.with_name(clone.name + ".partial")
+    staging = clone.with_name(f"{clone.name}.partial-{os.getpid()}-{threading.get_ident()}")
     shutil.rmtree(staging, ignore_errors=True)
     git(
         clone.parent,
@@ -133,7 +150,10 @@ def _fetched_clone(entry: ServiceEntry, workdir: Path) -> Path:
         str(staging),
         timeout=600,
     )
-    staging.rename(clone)
+    try:
+        staging.rename(clone)
+    except OSError:  # another run made the clone first: use theirs
+        shutil.rmtree(staging, ignore_errors=True)
     return clone
 
 

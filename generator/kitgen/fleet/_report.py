@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from rich.markup import escape
 from rich.table import Table
 
+from kitgen._console import printable, safe
 from kitgen.fleet.model import FleetUpdate, Outcome, ServiceReport
 from kitgen.fleet.status import ServiceStatus
 
@@ -30,11 +31,8 @@ _OUTCOME_STYLE = {
 
 
 def clean(text: object) -> str:
-    """Text for the terminal: control characters dropped, Rich markup escaped."""
-    printable = "".join(
-        ch for ch in str(text) if ch in "\n\t" or (ord(ch) >= 32 and ord(ch) != 127)
-    )
-    return escape(printable)
+    """Text for the terminal: control characters replaced, Rich markup escaped."""
+    return safe(text)
 
 
 # -- status ------------------------------------------------------------------------------
@@ -135,6 +133,7 @@ def _detail(report: ServiceReport) -> str:
         parts.append("verify " + ("passed" if report.verify.passed else "failed"))
     if report.pull_request:
         parts.append(report.pull_request)
+    parts.extend(report.notes)
     return "; ".join(parts)
 
 
@@ -219,17 +218,28 @@ def service_markdown(report: ServiceReport, *, level: int = 1) -> str:
         lines += [f"- `{name}`" for name in report.conflicts]
     lines += [f"- {note}" for note in report.notes]
     if report.diffstat:
-        lines += ["", "```", report.diffstat, "```"]
+        lines += ["", *_fenced(report.diffstat)]
     if report.verify is not None:
         verdict = "passed" if report.verify.passed else f"failed (exit {report.verify.exit_code})"
-        lines += ["", f"Verify `{report.verify.command}`: {verdict}", "", "```"]
-        lines += [report.verify.tail, "```"]
-    return "\n".join(lines)
+        lines += [
+            "",
+            f"Verify `{report.verify.command}`: {verdict}",
+            "",
+            *_fenced(report.verify.tail),
+        ]
+    return printable("\n".join(lines))
+
+
+def _fenced(text: str) -> list[str]:
+    """A code block whose fence no line of ``text`` can close."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence, text, fence]
 
 
 def _markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     def cell(text: str) -> str:
-        return " ".join(str(text).split()).replace("|", "\\|") or " "
+        return printable(text, one_line=True).replace("|", "\\|") or " "
 
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,9 @@ from kitgen.template import Release, TemplateHistory
 __all__ = ["ServiceTask", "update_service"]
 
 _VERIFY_TAIL_LINES = 15
+_VERIFY_TAIL_BYTES = 64 * 1024
+_VERIFY_LINE_CHARS = 500
+_VERIFY_TIMEOUT_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,7 @@ def _update(task: ServiceTask, report: ServiceReport) -> None:
         report.stage = "" if verified else report.stage
     if report.conflicts:
         report.notes.append(
-            f"committed with conflict markers on {branch}: resolve them there, then merge"
+            "committed with conflict markers: resolve them on the branch, then merge"
         )
     _publish(task, report, branch)
 
@@ -130,8 +134,8 @@ def _create_branch(checkout: Checkout, tree: Path, branch: str) -> None:
         git(
             checkout.repo,
             "fetch",
-            "-q",
             "--no-tags",
+            "--no-write-fetch-head",
             "--",
             str(tree),
             f"refs/heads/{branch}:refs/heads/{branch}",
@@ -158,14 +162,18 @@ def _resume(
         return
     report.conflicts = _conflicts_at(checkout.repo, tip)
     report.outcome = Outcome.CONFLICTS if report.conflicts else Outcome.UPDATED
-    report.notes.append(f"branch {branch} already holds the update")
+    report.notes.append("done in an earlier run (the branch holds the update)")
     if report.conflicts:
-        report.notes.append(f"conflict markers remain on {branch}: resolve them there")
+        report.notes.append("conflict markers remain on the branch: resolve them there")
     if task.options.dry_run:
         return
     if task.options.verify:
         with _private_clone(checkout, tip) as tree:
             _verify(task, report, tree)
+    if not succeeds(checkout.repo, "rev-parse", "--verify", "-q", f"refs/heads/{branch}"):
+        # Only the remote has it (an earlier run pushed it from another clone): published.
+        report.pushed = True
+        return
     _publish(task, report, branch)
 
 
@@ -189,7 +197,6 @@ def _publish(task: ServiceTask, report: ServiceReport, branch: str) -> None:
         git(
             checkout.repo,
             "push",
-            "-q",
             "--porcelain",
             "origin",
             f"refs/heads/{branch}:refs/heads/{branch}",
@@ -274,26 +281,44 @@ def _verify(task: ServiceTask, report: ServiceReport, tree: Path) -> None:
     if not command or report.outcome is not Outcome.UPDATED:
         return
     report.stage = "verify"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("GIT_CONFIG")}
-    try:
-        result = subprocess.run(
-            ["bash", "-c", command],
-            cwd=tree,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            check=False,
-            timeout=3600,
-        )
-        output, code = result.stdout, result.returncode
-    except subprocess.TimeoutExpired as exc:
-        output, code = str(exc.output or ""), 124
-    tail = "\n".join(output.rstrip().splitlines()[-_VERIFY_TAIL_LINES:])
+    code, tail = _run_verify(command, tree)
     report.verify = VerifyResult(command, code == 0, code, tail)
     report.stage = ""
     if code != 0:
         _finish(report, Outcome.FAILED, "verify", f"`{command}` exited {code}")
+
+
+def _run_verify(command: str, tree: Path) -> tuple[int, str]:
+    """Run ``command`` in its own process group; its exit code and the tail of its output.
+
+    The output goes to a file (a command may print gigabytes) and only its last
+    :data:`_VERIFY_TAIL_BYTES` are read. If the worker is stopped, the whole group is killed:
+    nothing the command started outlives the run.
+    """
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GIT_CONFIG")}
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(
+            ["bash", "-c", command],
+            cwd=tree,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group: Ctrl-C at the terminal is kitgen's
+        )
+        try:
+            code = process.wait(timeout=_VERIFY_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            code = 124
+        finally:
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        size = output.seek(0, os.SEEK_END)
+        output.seek(max(0, size - _VERIFY_TAIL_BYTES))
+        text = output.read().decode("utf-8", errors="replace")
+    lines = [line[:_VERIFY_LINE_CHARS] for line in text.rstrip().splitlines()]
+    return code, "\n".join(lines[-_VERIFY_TAIL_LINES:])
 
 
 def _open_pull_request(checkout: Checkout, report: ServiceReport, branch: str) -> str | None:

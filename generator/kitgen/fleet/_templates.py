@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from kitgen.template import TemplateHistory
+from kitgen.template import TemplateHistory, is_relative_path
 
 
 class Templates:
@@ -17,10 +17,12 @@ class Templates:
         self._known: dict[str, TemplateHistory] = {}
 
     def history(self, source: str, *, base: Path) -> TemplateHistory:
+        # A relative path means a different template from each service's folder.
+        key = str((base / source).resolve()) if is_relative_path(source) else source
         with self._lock:
-            if source not in self._known:
-                self._known[source] = TemplateHistory.prepare(source, self.workdir, base=base)
-            return self._known[source]
+            if key not in self._known:
+                self._known[key] = TemplateHistory.prepare(source, self.workdir, base=base)
+            return self._known[key]
 
     def mirrors(self) -> dict[str, Path]:
         """Remote template URL -> local mirror, for git's ``url.<mirror>.insteadOf``."""

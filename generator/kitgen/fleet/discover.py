@@ -16,7 +16,7 @@ from ruamel.yaml.error import YAMLError
 from kitgen import _yaml
 from kitgen.errors import UserError
 from kitgen.fleet._checkout import ANSWERS, MANIFEST
-from kitgen.fleet.inventory import _INVENTORY, load_inventory
+from kitgen.fleet.inventory import _INVENTORY, _NAME, parse_inventory, read_inventory_text
 
 __all__ = ["FoundService", "discover_services", "write_inventory"]
 
@@ -70,21 +70,30 @@ def _is_service(path: Path) -> bool:
 
 def _service_name(path: Path) -> str:
     data = YAML(typ="safe", pure=True).load((path / ANSWERS).read_text(encoding="utf-8"))
-    name = str(data.get("service_name") or path.name)
-    return name if _yaml.show(name) else path.name
+    name = str(data.get("service_name") or "")
+    return name if _NAME.fullmatch(name) else _unique_dir_name(path)
+
+
+def _unique_dir_name(path: Path) -> str:
+    name = "".join(
+        ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "-" for ch in path.name
+    )
+    return name.strip(".-_") or "service"
 
 
 def write_inventory(inventory: Path, services: Iterable[FoundService]) -> list[str]:
     """Add ``services`` missing from ``inventory`` (created when absent); the names added.
 
     Services already listed (by path) are left as they are, with every comment of the
-    file. The result is validated before it is written.
+    file. The result is validated before it replaces the file (atomically).
     """
     base = inventory.resolve().parent
+    if not base.is_dir():
+        raise UserError(f"{inventory}: the folder {base} does not exist")
     if inventory.exists():
-        text = _yaml.decode(inventory.read_bytes(), str(inventory), _INVENTORY)
+        text = read_inventory_text(inventory)
+        parse_inventory(text, inventory)  # refuse to extend an invalid file
         data, _ = _yaml.parse(text, str(inventory), _INVENTORY)
-        load_inventory(inventory)  # refuse to extend an invalid file
     else:
         text = ""
         data = CommentedMap()
@@ -111,14 +120,14 @@ def write_inventory(inventory: Path, services: Iterable[FoundService]) -> list[s
     out = io.StringIO()
     _yaml.new_yaml(_INVENTORY.noun).dump(data, out)
     result = out.getvalue() if text else _HEADER + out.getvalue()
-    staging = inventory.with_name(f".{inventory.name}.kitgen-tmp")
-    staging.write_text(result, encoding="utf-8")
+    parse_inventory(result, inventory)
+    staging = inventory.with_name(f".{inventory.name}.kitgen-{os.getpid()}")
     try:
-        load_inventory(staging)
-    except UserError:
-        staging.unlink()
-        raise
-    staging.replace(inventory)
+        staging.write_text(result, encoding="utf-8")
+        staging.replace(inventory)
+    except OSError as exc:
+        staging.unlink(missing_ok=True)
+        raise UserError(f"cannot write {inventory}: {exc.strerror or exc}") from None
     return added
 
 

@@ -117,16 +117,41 @@ def parse_selectors(selectors: Iterable[str]) -> list[str]:
 
 def load_inventory(path: Path = DEFAULT_INVENTORY) -> Inventory:
     """Read and validate an inventory; a problem is an :class:`InventoryError`."""
+    return parse_inventory(read_inventory_text(path), path)
+
+
+def read_inventory_text(path: Path) -> str:
+    """The inventory file's text (size and encoding checked); a problem is a user error."""
     file = str(path)
-    if not path.exists():
-        raise UserError(
-            f"{file} does not exist: write one (`kitgen fleet init DIR...`) or pass --inventory"
+    try:
+        if not path.exists():
+            raise UserError(
+                f"{file} does not exist: write one (`kitgen fleet init DIR...`) or pass --inventory"
+            )
+        if not path.is_file():
+            raise UserError(f"{file} is not a file: pass the inventory with --inventory PATH")
+        with path.open("rb") as handle:
+            data = handle.read(_yaml.MAX_BYTES + 1)  # never more than the limit, whatever it is
+    except OSError as exc:
+        raise UserError(f"{file} cannot be read: {_reason(exc)}") from None
+    if len(data) > _yaml.MAX_BYTES:
+        raise InventoryError(
+            f"file is over {_yaml.MAX_BYTES} bytes (256 KiB), the most an inventory may be",
+            file=file,
+            line=1,
+            column=1,
         )
-    if not path.is_file():
-        raise UserError(f"{file} is not a file: pass the inventory with --inventory PATH")
-    text = _yaml.decode(path.read_bytes(), file, _INVENTORY)
-    data, _ = _yaml.parse(text, file, _INVENTORY)
-    return _Validator(data, file, path.resolve().parent).inventory(path)
+    return _yaml.decode(data, file, _INVENTORY)
+
+
+def parse_inventory(text: str, path: Path) -> Inventory:
+    """Validate inventory ``text`` as the file ``path`` (relative paths are from its folder)."""
+    data, _ = _yaml.parse(text, str(path), _INVENTORY)
+    return _Validator(data, str(path), path.resolve().parent).inventory(path)
+
+
+def _reason(exc: BaseException) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
 class _Validator:
@@ -153,15 +178,24 @@ class _Validator:
         if not isinstance(services, CommentedSeq) or not services:
             raise self.fail(("services",), "expected a non-empty list of services")
         entries: list[ServiceEntry] = []
-        seen: dict[str, int] = {}
+        names: dict[str, int] = {}
+        repositories: dict[str, int] = {}
         for index, item in enumerate(services):
             entry = self.entry(("services", index), item)
-            if entry.name in seen:
+            if entry.name in names:
                 raise self.fail(
                     ("services", index, "name"),
-                    f"duplicate service name {entry.name!r} (also services[{seen[entry.name]}])",
+                    f"duplicate service name {entry.name!r} (also services[{names[entry.name]}])",
                 )
-            seen[entry.name] = index
+            key = "path" if entry.path is not None else "url"
+            if entry.location in repositories:
+                raise self.fail(
+                    ("services", index, key),
+                    f"the same repository as services[{repositories[entry.location]}]; "
+                    "list each repository once",
+                )
+            names[entry.name] = index
+            repositories[entry.location] = index
             entries.append(entry)
         return Inventory(file=source, services=tuple(entries))
 
@@ -217,10 +251,14 @@ class _Validator:
         return str(value)
 
     def local_path(self, at: _yaml.KeyPath, text: str) -> Path:
-        path = (self.base / os.path.expanduser(text)).resolve()
-        if not path.is_dir():
+        try:
+            path = (self.base / os.path.expanduser(text)).resolve()
+            is_dir, is_repo = path.is_dir(), (path / ".git").exists()
+        except (OSError, RuntimeError) as exc:  # too long, a symlink loop, no permission
+            raise self.fail(at, f"{text!r} cannot be read: {_reason(exc)}") from None
+        if not is_dir:
             raise self.fail(at, f"{text!r} does not exist or is not a directory ({path})")
-        if not (path / ".git").exists():
+        if not is_repo:
             raise self.fail(at, f"{text!r} is not the root of a git repository ({path})")
         return path
 
@@ -229,8 +267,12 @@ class _Validator:
             raise self.fail(at, f"{url!r} is not a git URL")
         if _REMOTE_URL.fullmatch(url):
             return url
-        local = (self.base / os.path.expanduser(url)).resolve()
-        if local.is_dir() and ((local / "HEAD").is_file() or (local / ".git").exists()):
+        try:
+            local = (self.base / os.path.expanduser(url)).resolve()
+            is_repo = local.is_dir() and ((local / "HEAD").is_file() or (local / ".git").exists())
+        except (OSError, RuntimeError) as exc:
+            raise self.fail(at, f"{url!r} cannot be read: {_reason(exc)}") from None
+        if is_repo:
             return str(local)
         raise self.fail(
             at,

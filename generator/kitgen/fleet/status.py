@@ -11,7 +11,7 @@ from pathlib import Path
 from kitgen._git import git
 from kitgen._vendored import UPSTREAM, VENDORED, committed_blobs, edited_files, runtime_version
 from kitgen.errors import UserError
-from kitgen.fleet._checkout import MANIFEST, Checkout, NotAService, locate
+from kitgen.fleet._checkout import MANIFEST, Checkout, NotAService, locate, prepare_workdir
 from kitgen.fleet._templates import Templates
 from kitgen.fleet.inventory import ServiceEntry
 
@@ -69,6 +69,7 @@ def fleet_status(
     on_status: Callable[[ServiceStatus], None] | None = None,
 ) -> list[ServiceStatus]:
     """The status of every entry, in inventory order (read in parallel threads)."""
+    prepare_workdir(workdir)
     templates = Templates(workdir)
 
     def one(entry: ServiceEntry) -> ServiceStatus:

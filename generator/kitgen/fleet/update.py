@@ -25,13 +25,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kitgen.errors import UserError
-from kitgen.fleet._checkout import NotAService, locate
+from kitgen.fleet._checkout import NotAService, locate, prepare_workdir
 from kitgen.fleet._service_update import ServiceTask, update_service
 from kitgen.fleet._templates import Templates
 from kitgen.fleet._workers import insteadof_env, run_workers
 from kitgen.fleet.inventory import ServiceEntry
 from kitgen.fleet.model import FleetUpdate, Outcome, ServiceReport, UpdateOptions
-from kitgen.template import TemplateHistory
+from kitgen.template import TemplateHistory, is_relative_path
 
 __all__ = ["update_fleet"]
 
@@ -47,7 +47,7 @@ def update_fleet(
     """Update ``entries`` to ``options.to`` in parallel processes (see the module docstring)."""
     if options.to != "latest" and (not _TAG.fullmatch(options.to) or ".." in options.to):
         raise UserError(f"--to {options.to!r}: expected a template tag such as 1.2.0, or latest")
-    options.workdir.mkdir(parents=True, exist_ok=True)
+    prepare_workdir(options.workdir)
     run = FleetUpdate(target=options.to, dry_run=options.dry_run)
     with _exclusive(options.workdir):
         templates = Templates(options.workdir)
@@ -90,11 +90,19 @@ def _plan(
     except UserError as exc:
         return decided(Outcome.FAILED, "locate", str(exc))
     source = str(answers["_src_path"])
+    if is_relative_path(source):
+        # Copier would resolve it from the private clone, somewhere else entirely.
+        return decided(
+            Outcome.FAILED,
+            "template",
+            f"the answers record a relative template path ({source}); make _src_path "
+            "absolute or a git URL, commit, and run again",
+        )
     try:
         history = templates.history(source, base=checkout.repo)
+        target = history.latest() if options.to == "latest" else history.release(options.to)
     except UserError as exc:
         return decided(Outcome.FAILED, "template", str(exc))
-    target = history.latest() if options.to == "latest" else history.release(options.to)
     return ServiceTask(checkout, source, history.git_dir, target, options)
 
 

@@ -13,6 +13,7 @@ import typing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from servicekit.streams._settings import LOGGER_NAME
 from servicekit.streams.errors import (
     HandlerTimeoutError,
     MaxRetriesExceededError,
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
     from servicekit.streams.backoff import Backoff
 
-logger = logging.getLogger("servicekit.streams.router")
+logger = logging.getLogger(LOGGER_NAME)
 
 
 def event_classes(target: object) -> tuple[type[BaseEvent], ...] | None:
@@ -94,19 +95,20 @@ class Handler:
         assert self.pattern is not None
         return fnmatch.fnmatchcase(event.routing_key, self.pattern)
 
-    async def run(self, event: BaseEvent) -> StreamsError | None:
+    async def run(self, event: BaseEvent, deadline: Deadline) -> StreamsError | None:
         """Run with timeout and quick retries; None on success, else the final error.
 
         The error is a :class:`NonRetryableError` (dead-letter the message) or a
-        :class:`MaxRetriesExceededError` (leave it pending for redelivery).
+        :class:`MaxRetriesExceededError` (leave it pending for redelivery). ``deadline``
+        is the :class:`Deadline` of the task awaiting this.
         """
-        error = await self._attempt(event)
-        return None if error is None else await self.retry(event, error, None)
+        error = await deadline.run(self, event)
+        return None if error is None else await self.retry(event, error, deadline)
 
     async def retry(
-        self, event: BaseEvent, error: BaseException, deadline: Deadline | None
+        self, event: BaseEvent, error: BaseException, deadline: Deadline
     ) -> StreamsError | None:
-        """Continue after a failed first attempt (``deadline``: see :class:`Deadline`)."""
+        """Continue after a failed first attempt (``deadline``: as for :meth:`run`)."""
         attempt = 0
         while True:
             failure: StreamsError
@@ -126,26 +128,13 @@ class Handler:
             delay = self.backoff(attempt)
             logger.info("%s failed (%r); retry %d in %.3fs", self.name, error, attempt, delay)
             await asyncio.sleep(delay)
-            outcome = await (
-                self._attempt(event) if deadline is None else deadline.run(self, event)
-            )
+            outcome = await deadline.run(self, event)
             if outcome is None:
                 return None
             error = outcome
 
-    async def _attempt(self, event: BaseEvent) -> BaseException | None:
-        try:
-            async with asyncio.timeout(self.timeout) as scope:
-                await self.func(event)
-        except TimeoutError as exc:
-            # Only our own deadline is a handler timeout; a TimeoutError raised by the
-            # handler's code is an ordinary error.
-            return self._timed_out() if scope.expired() else exc
-        except Exception as exc:
-            return exc
-        return None
-
-    def _timed_out(self) -> HandlerTimeoutError:
+    def timeout_error(self) -> HandlerTimeoutError:
+        """The error of an attempt that ran out of time."""
         return HandlerTimeoutError(f"{self.name} exceeded {self.timeout}s")
 
 
@@ -156,7 +145,11 @@ class Deadline:
     no-op handler itself. Here consecutive deadlines share one timer: it is only moved
     when a deadline comes earlier than the scheduled one, and when it fires early it is
     re-armed for the current deadline. The cancellation bookkeeping mirrors
-    ``asyncio.timeout``: a cancellation from elsewhere is never turned into a timeout.
+    ``asyncio.timeout``: a cancellation from elsewhere is never turned into a timeout, and
+    a ``TimeoutError`` raised by the handler's own code is an ordinary error.
+
+    Create it in the task that runs the handlers, and close it (or use it as a context
+    manager) when that task is done with it.
     """
 
     __slots__ = ("_clock", "_deadline", "_expired", "_loop", "_task", "_timer", "_timer_at")
@@ -178,27 +171,32 @@ class Deadline:
         # When the timer fires (inf: no timer); kept here to spare a call per attempt.
         self._timer_at = math.inf
 
+    def __enter__(self) -> Deadline:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     async def run(self, handler: Handler, event: BaseEvent) -> BaseException | None:
-        """One attempt of ``handler``; must be awaited by the task that created this."""
-        cancelling = self.arm(handler.timeout)
+        """One attempt of ``handler``: None on success, else its error (a
+        :class:`HandlerTimeoutError` when it ran out of time). Must be awaited by the task
+        that created this."""
+        cancelling = self._arm(handler.timeout)
         try:
             await handler.func(event)
         except asyncio.CancelledError:
-            if self.timed_out(cancelling):
-                return handler._timed_out()
+            if self._timed_out(cancelling):
+                return handler.timeout_error()
             raise
         except Exception as exc:
-            self.disarm()
+            self._disarm()
             return exc
-        self.disarm()
+        self._disarm()
         return None
 
-    # The three steps of :meth:`run`, for a caller that runs handlers inline: awaiting
-    # ``run`` costs a coroutine per attempt, about as much as a no-op handler itself.
-
-    def arm(self, timeout: float) -> int:
+    def _arm(self, timeout: float) -> int:
         """Start a deadline ``timeout`` seconds from now for an attempt the owning task
-        is about to make; returns what :meth:`timed_out` needs."""
+        is about to make; returns what :meth:`_timed_out` needs."""
         self._deadline = deadline = self._clock() + timeout
         if self._timer_at > deadline:
             if self._timer is not None:
@@ -207,7 +205,7 @@ class Deadline:
             self._timer_at = deadline
         return self._task.cancelling()
 
-    def timed_out(self, cancelling: int) -> bool:
+    def _timed_out(self, cancelling: int) -> bool:
         """After the attempt raised ``CancelledError``: True when the deadline caused it
         (the cancellation is then consumed), False when it must propagate."""
         self._deadline = math.inf
@@ -216,7 +214,7 @@ class Deadline:
             return self._task.uncancel() <= cancelling
         return False
 
-    def disarm(self) -> None:
+    def _disarm(self) -> None:
         """After the attempt returned or raised anything but ``CancelledError``."""
         self._deadline = math.inf
         if self._expired:

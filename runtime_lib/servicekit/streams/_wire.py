@@ -16,12 +16,23 @@ import asyncio
 import math
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from redis.asyncio import Redis
+
+
+# Failures of the connection, worth retrying; a command error (wrong key type, out of
+# memory) comes back the same on every try.
+TRANSIENT_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+def as_text(value: Any) -> str:
+    """A value of a reply as text: bytes (a raw reply) are decoded, anything else str()."""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def bulk(value: bytes) -> bytes:

@@ -20,12 +20,12 @@ if TYPE_CHECKING:
 
 __all__ = ["correlation_scope", "get_causation_id", "get_correlation_id"]
 
+_Value = tuple[str | None, "BaseEvent | None"]
+
 # (explicit correlation id, event being handled). One variable, set once per handled
 # message, and ids are turned into strings only when someone asks: routers set it for
 # every message, most handlers never read it.
-_context: ContextVar[tuple[str | None, BaseEvent | None]] = ContextVar(
-    "servicekit_streams_context", default=(None, None)
-)
+_context: ContextVar[_Value] = ContextVar("servicekit_streams_context", default=(None, None))
 
 
 def get_correlation_id() -> str | None:
@@ -52,7 +52,7 @@ class correlation_scope:  # lower case: used like a function, ``with correlation
 
     def __init__(self, correlation_id: str | None = None) -> None:
         self.correlation_id = correlation_id or str(uuid.uuid4())
-        self._token: Token[tuple[str | None, BaseEvent | None]] | None = None
+        self._token: Token[_Value] | None = None
 
     def __enter__(self) -> str:
         self._token = _context.set((self.correlation_id, _context.get()[1]))
@@ -78,3 +78,36 @@ class correlation_scope:  # lower case: used like a function, ``with correlation
         tb: TracebackType | None,
     ) -> None:
         self.__exit__(exc_type, exc, tb)
+
+
+class HandlingScope:
+    """The context of a task that handles events one after the other (for the router).
+
+    :meth:`enter` makes an event the handled one (its correlation and causation ids apply),
+    :meth:`leave` puts back the value the task had when the scope was made, :meth:`close`
+    restores that value for good and must be called once, at the end. An event stays the
+    context after its handler returned, until the next :meth:`enter` or :meth:`leave`:
+    one set per event and one reset per scope, as a reset per event would cost as much as
+    the set. A handler (and any task it starts) sees its own event; code the router runs
+    between handlers should :meth:`leave` first.
+    """
+
+    __slots__ = ("_first", "_outer")
+
+    def __init__(self) -> None:
+        self._outer = _context.get()
+        self._first: Token[_Value] | None = None
+
+    def enter(self, event: BaseEvent) -> None:
+        token = _context.set((None, event))
+        # Only the first token is kept: resetting it restores the outer value.
+        if self._first is None:
+            self._first = token
+
+    def leave(self) -> None:
+        _context.set(self._outer)
+
+    def close(self) -> None:
+        if self._first is not None:
+            _context.reset(self._first)
+            self._first = None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from servicekit.streams._wire import as_text
 from servicekit.streams.serialization import FIELD_DATA, FIELD_SCHEMA_VERSION, FIELD_TYPE
 
 if TYPE_CHECKING:
@@ -26,10 +27,6 @@ class DeadLetterReason(StrEnum):
     MAX_DELIVERIES_EXCEEDED = "max_deliveries_exceeded"
     DESERIALIZATION_FAILED = "deserialization_failed"
     NON_RETRYABLE_ERROR = "non_retryable_error"
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +48,10 @@ class DeadLetter:
 
     @classmethod
     def from_entry(cls, dlq_stream: str, message_id: Any, fields: dict[Any, Any]) -> DeadLetter:
-        text = {_text(key): _text(value) for key, value in fields.items()}
+        text = {as_text(key): as_text(value) for key, value in fields.items()}
         return cls(
             dlq_stream=dlq_stream,
-            id=_text(message_id),
+            id=as_text(message_id),
             original_msg_id=text["original_msg_id"],
             original_stream=text["original_stream"],
             original_group=text["original_group"],
@@ -96,7 +93,7 @@ async def replay(
         if delete:
             pipe.xdel(letter.dlq_stream, letter.id)
         replies = await pipe.execute()
-    return _text(replies[0])
+    return as_text(replies[0])
 
 
 def entry_fields(
@@ -115,10 +112,10 @@ def entry_fields(
     A message that is not one of our events (written by some other producer) keeps all of
     its fields, as a JSON object under ``data``.
     """
-    text = {_text(key): value for key, value in original.items()}
+    text = {as_text(key): value for key, value in original.items()}
     data = text.get(FIELD_DATA)
     if data is None or FIELD_TYPE not in text:
-        data = orjson.dumps({key: _text(value) for key, value in text.items()})
+        data = orjson.dumps({key: as_text(value) for key, value in text.items()})
     return {
         "original_msg_id": message_id,
         "original_stream": stream,
@@ -127,7 +124,7 @@ def entry_fields(
         "error": error,
         "handler": handler,
         "failed_at": failed_at.isoformat(),
-        "event_type": _text(text.get(FIELD_TYPE, "")),
-        "schema_version": _text(text.get(FIELD_SCHEMA_VERSION, "")),
+        "event_type": as_text(text.get(FIELD_TYPE, "")),
+        "schema_version": as_text(text.get(FIELD_SCHEMA_VERSION, "")),
         "data": data,
     }

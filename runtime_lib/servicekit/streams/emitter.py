@@ -7,12 +7,10 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, overload
 
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from servicekit.streams._client import ClientSlot
-from servicekit.streams._wire import bulk, round_trip
+from servicekit.streams._wire import TRANSIENT_ERRORS, bulk, round_trip
 from servicekit.streams.correlation import get_causation_id, get_correlation_id
 from servicekit.streams.errors import EmitError, StreamsConfigurationError
 from servicekit.streams.serialization import (
@@ -34,10 +32,6 @@ logger = logging.getLogger(__name__)
 _TYPE_FIELD = bulk(FIELD_TYPE.encode())
 _VERSION_FIELD = bulk(FIELD_SCHEMA_VERSION.encode())
 _DATA_FIELD = bulk(FIELD_DATA.encode())
-
-# Only failures of the connection are worth retrying; a command error (wrong key type,
-# out of memory) comes back the same on every try.
-_TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 def _stamp(event: BaseEvent, caused_by: BaseEvent | None) -> BaseEvent:
@@ -141,7 +135,7 @@ class EventEmitter(ClientSlot):
                 # since appending needs no atomicity.
                 replies = await round_trip(redis, b"".join(commands), len(commands))
                 return [reply.decode() for reply in replies]
-            except _TRANSIENT as exc:
+            except TRANSIENT_ERRORS as exc:
                 if attempt >= self.max_retries:
                     raise EmitError(
                         f"could not append {len(commands)} event(s) to {self.stream!r} "

@@ -572,10 +572,12 @@ async def test_block_longer_than_the_socket_timeout(redis_url: str, names: Names
         await client.aclose()
 
 
+@pytest.mark.parametrize("ordered", [True, False])
 async def test_each_event_of_a_batch_sees_its_own_correlation(
-    redis_client: redis.asyncio.Redis, names: Names
+    redis_client: redis.asyncio.Redis, names: Names, ordered: bool
 ) -> None:
-    router = make_router(redis_client, names, batch_size=10)
+    # Both ways of handling a batch: one entry after the other, and one task per entry.
+    router = make_router(redis_client, names, batch_size=10, ordered=ordered)
     seen: list[tuple[str, str | None]] = []
 
     @router.on(SkRtUserCreated)
@@ -586,8 +588,20 @@ async def test_each_event_of_a_batch_sees_its_own_correlation(
     await EventEmitter(redis_client, stream=router.stream).emit(events)
     async with running(router):
         await wait_for(lambda: len(seen) == 5)
-    assert seen == [(str(n), f"chain-{n}") for n in range(5)]
+    assert sorted(seen) == [(str(n), f"chain-{n}") for n in range(5)]
     assert get_correlation_id() is None
+
+
+async def _misbehave(user_id: str) -> None:
+    """For a handler with a short timeout: "slow" runs past it, "stubborn" too and then
+    swallows the cancellation, raising another error instead; anything else returns."""
+    if user_id == "stubborn":
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            raise ValueError("cleanup failed") from None
+    if user_id == "slow":
+        await asyncio.sleep(5)
 
 
 async def test_handler_swallowing_its_timeout_cannot_kill_the_router(
@@ -598,11 +612,7 @@ async def test_handler_swallowing_its_timeout_cannot_kill_the_router(
 
     @router.on(SkRtUserCreated, timeout=0.05)
     async def stubborn(event: SkRtUserCreated) -> None:
-        if event.user_id == "stubborn":
-            try:
-                await asyncio.sleep(5)
-            except asyncio.CancelledError:
-                raise ValueError("cleanup failed") from None
+        await _misbehave(event.user_id)
         handled.append(event.user_id)
 
     emitter = EventEmitter(redis_client, stream=router.stream)
@@ -612,3 +622,59 @@ async def test_handler_swallowing_its_timeout_cannot_kill_the_router(
         await wait_for(lambda: handled == ["next"])
         assert not task.done()
     assert await pending_count(redis_client, router.stream, router.group) == 1
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_timeouts_within_one_batch(
+    redis_client: redis.asyncio.Redis, names: Names, ordered: bool
+) -> None:
+    # One batch mixing entries with one handler and with two (run concurrently), some of
+    # which time out or swallow their timeout, handled in order or one task per entry.
+    router = make_router(redis_client, names, batch_size=10, ordered=ordered)
+    handled: list[str] = []
+
+    @router.on(SkRtUserCreated, timeout=0.05)
+    async def single(event: SkRtUserCreated) -> None:
+        await _misbehave(event.user_id)
+        handled.append(event.user_id)
+
+    @router.on(SkRtUserFollowUp, timeout=0.05)
+    async def first_of_two(event: SkRtUserFollowUp) -> None:
+        await _misbehave(event.user_id)
+        handled.append(f"first:{event.user_id}")
+
+    @router.on(SkRtUserFollowUp, timeout=0.05)
+    async def second_of_two(event: SkRtUserFollowUp) -> None:
+        await asyncio.sleep(0.01)
+        handled.append(f"second:{event.user_id}")
+
+    emitter = EventEmitter(redis_client, stream=router.stream)
+    await emitter.emit(
+        [
+            SkRtUserCreated(user_id="stubborn"),
+            SkRtUserCreated(user_id="slow"),
+            SkRtUserCreated(user_id="ok"),
+            SkRtUserFollowUp(user_id="slow"),
+            SkRtUserFollowUp(user_id="ok"),
+        ]
+    )
+    async with running(router) as task:
+        await wait_for(lambda: len(handled) == 4)
+        # No stray cancellation is left behind: the router handles the next batch.
+        await emitter.emit(SkRtUserCreated(user_id="after"))
+        await wait_for(lambda: "after" in handled)
+        await wait_for(lambda: _pending_is(redis_client, router, 3))
+        assert not task.done()
+    assert sorted(handled) == ["after", "first:ok", "ok", "second:ok", "second:slow"]
+    pending = await redis_client.xpending_range(router.stream, router.group, "-", "+", 10)
+    left = []
+    for row in pending:
+        [(_, fields)] = await entries(
+            redis_client, router.stream, row["message_id"], row["message_id"]
+        )
+        left.append(decode_event(fields))
+    assert sorted((type(e).__name__, getattr(e, "user_id", "")) for e in left) == [
+        ("SkRtUserCreated", "slow"),
+        ("SkRtUserCreated", "stubborn"),
+        ("SkRtUserFollowUp", "slow"),
+    ]
