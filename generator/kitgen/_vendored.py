@@ -8,13 +8,35 @@ fleet status``) alike.
 from __future__ import annotations
 
 import hashlib
+import tomllib
 from pathlib import Path
 
 from kitgen._git import git
 
 VENDORED = "servicekit"
-UPSTREAM = "runtime_lib/servicekit"
+UPSTREAM_ROOT = "runtime_lib"
 _SKIPPED_PARTS = frozenset({"__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"})
+
+
+def vendored_packages(pyproject: str | None) -> list[str]:
+    """The vendored packages a service declares (``[tool.kitgen] vendored``).
+
+    Each is vendored from ``runtime_lib/<name>`` in the template. A service without the
+    table (or with one kitgen cannot read) vendors ``servicekit``.
+    """
+    try:
+        table = tomllib.loads(pyproject or "").get("tool", {}).get("kitgen", {})
+    except tomllib.TOMLDecodeError:
+        return [VENDORED]
+    names = table.get("vendored") if isinstance(table, dict) else None
+    if not isinstance(names, list) or not names:
+        return [VENDORED]
+    return [name for name in names if isinstance(name, str) and name.isidentifier()]
+
+
+def upstream_of(package: str) -> str:
+    """Where the template keeps a vendored package."""
+    return f"{UPSTREAM_ROOT}/{package}"
 
 
 def committed_blobs(repo: Path, ref: str, directory: str) -> dict[str, str]:
@@ -47,12 +69,14 @@ def worktree_blobs(directory: Path) -> dict[str, str]:
     return blobs
 
 
-def edited_files(actual: dict[str, str], shipped: dict[str, str]) -> list[str]:
-    """``servicekit/...`` paths that differ, were added or were removed."""
+def edited_files(
+    actual: dict[str, str], shipped: dict[str, str], package: str = VENDORED
+) -> list[str]:
+    """``<package>/...`` paths that differ, were added or were removed."""
     changed = {
         name for name in actual.keys() | shipped.keys() if actual.get(name) != shipped.get(name)
     }
-    return [f"{VENDORED}/{name}" for name in sorted(changed)]
+    return [f"{package}/{name}" for name in sorted(changed)]
 
 
 def runtime_version(text: str | None) -> str | None:

@@ -21,16 +21,22 @@ from ruamel.yaml import YAML
 
 from kitgen._git import conflicted_paths, git, repository_root, require_clean
 from kitgen._paths import cache_dir
-from kitgen._vendored import UPSTREAM, VENDORED, committed_blobs, edited_files, worktree_blobs
+from kitgen._vendored import (
+    committed_blobs,
+    edited_files,
+    upstream_of,
+    vendored_packages,
+    worktree_blobs,
+)
 from kitgen.errors import UserError
 from kitgen.manifest import Manifest, ManifestDocument
+from kitgen.manifest.sections import SECTION_KEYS
 from kitgen.migrations import MigrationError, check_migrations, service_python, write_revision
 from kitgen.scaffold import rerender
 from kitgen.template import TemplateHistory
 
 MANIFEST = "service.yaml"
 ANSWERS = ".copier-answers.yml"
-_MANAGED_ANSWERS = ("entities", "events", "consumers")
 
 
 @dataclass
@@ -79,7 +85,7 @@ class ServiceProject:
             return self._dry_run(document, manifest, change)
         self._require_clean(allow=(MANIFEST,))
         try:
-            outcome = _render(self.root, document.text(), manifest, change)
+            outcome = _render(self.root, document, manifest, change)
         except BaseException:
             self._restore()
             raise
@@ -92,7 +98,7 @@ class ServiceProject:
             git(self.root, "worktree", "add", "--detach", "-q", str(copy), "HEAD")
             try:
                 _link_venv(self.root, copy)
-                outcome = _render(copy, document.text(), manifest, change)
+                outcome = _render(copy, document, manifest, change)
                 git(copy, "add", "-A", "--", ".", ":!.venv")
                 outcome.diff = git(copy, "diff", "--cached", "--stat", "--patch")
             finally:
@@ -152,8 +158,13 @@ class ServiceProject:
         template_commit = history.commit(str(commit))
         if template_commit is None:
             return [f"the template at {source} has no commit {commit}: cannot verify servicekit/"]
-        shipped = committed_blobs(history.git_dir, template_commit, UPSTREAM)
-        edited = edited_files(worktree_blobs(self.root / VENDORED), shipped)
+        edited: list[str] = []
+        pyproject = self.root / "pyproject.toml"
+        text = pyproject.read_text(encoding="utf-8") if pyproject.is_file() else None
+        for package in vendored_packages(text):
+            shipped = committed_blobs(history.git_dir, template_commit, upstream_of(package))
+            actual = worktree_blobs(self.root / package)
+            edited.extend(edited_files(actual, shipped, package))
         return [edited_runtime_message(edited)] if edited else []
 
 
@@ -162,7 +173,7 @@ def answers_drift(manifest: Manifest, recorded: dict[str, Any]) -> list[str]:
     expected = manifest.to_answers()
     return [
         f"{MANIFEST} and {ANSWERS} disagree on {key}: run `kitgen sync`"
-        for key in _MANAGED_ANSWERS
+        for key in SECTION_KEYS
         if (recorded.get(key) or []) != expected[key]
     ]
 
@@ -172,14 +183,14 @@ def edited_runtime_message(edited: list[str]) -> str:
     return f"the vendored runtime was modified locally ({listed}): change it upstream"
 
 
-def _render(root: Path, manifest_text: str, manifest: Manifest, change: str) -> Outcome:
+def _render(root: Path, document: ManifestDocument, manifest: Manifest, change: str) -> Outcome:
     answers = manifest.to_answers()
     before = _schema_answers(root)
     edited = root / MANIFEST
     # copier update refuses a dirty tree; the edited manifest is written after it.
     git(root, "checkout", "-q", "--", MANIFEST)
     rerender(root, data=answers, vcs_ref=copier.VcsRef.CURRENT, failure="rendering failed: ")
-    edited.write_text(manifest_text, encoding="utf-8")
+    document.save(edited)  # validated, atomic
     conflicts = conflicted_paths(root)
     if conflicts:
         raise UserError(

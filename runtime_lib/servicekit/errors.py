@@ -1,12 +1,79 @@
-"""The exception hierarchy shared by every servicekit module.
+"""Every exception servicekit raises on purpose, in one tree.
 
-Everything servicekit raises on purpose derives from :class:`ServiceKitError`, so a
-service can catch the whole family in one place. :class:`ConfigurationError` is the
-branch for mistakes in setup (a missing ``DATABASE_URL``, using a client before it was
-initialised): those are programming errors and are never swallowed by fail-open code.
+Catch :class:`ServiceKitError` to handle the whole family, a branch (``StoreError``,
+``StreamsError``, ...) to handle one concern, or :class:`ConfigurationError` for setup
+mistakes (a missing ``DATABASE_URL``, a client used before it was initialized): those
+are programming errors and fail-open code never swallows them. Some classes also derive
+from the built-in exception that describes them (``LookupError``, ``TypeError``,
+``ValueError``), so generic handlers keep working::
+
+    ServiceKitError
+    ├── ConfigurationError
+    │   ├── CacheNotInitializedError       servicekit.cache
+    │   ├── HttpClientNotInitializedError  servicekit.http_client
+    │   ├── NotBoundError                  servicekit.database (also a DatabaseError)
+    │   └── StreamsConfigurationError      servicekit.streams (also a StreamsError)
+    ├── DatabaseError                      servicekit.database
+    │   ├── NotBoundError
+    │   └── NotFoundError                  (also a LookupError)
+    ├── StoreError                         servicekit.store
+    │   ├── StoreConnectionError
+    │   ├── StoreSerializationError        (also a TypeError)
+    │   ├── StoreDeserializationError      (also a ValueError)
+    │   └── StoreOperationError
+    ├── StreamsError                       servicekit.streams
+    │   ├── StreamsConfigurationError
+    │   ├── EmitError
+    │   ├── DeserializationError
+    │   ├── HandlerTimeoutError
+    │   ├── MaxRetriesExceededError
+    │   └── NonRetryableError
+    ├── RateLimiterStoppedError            servicekit.rate_limit
+    └── TestgresError                      servicekit.testgres
+
+Every class is defined here and re-exported by the module that raises it, so
+``from servicekit.store import StoreError`` and ``from servicekit.errors import
+StoreError`` are the same class. This module imports nothing but the standard library:
+importing it never pulls in SQLAlchemy, redis or pydantic.
+
+Naming: every class ends in ``Error``, and words are spelled the American way
+(``Initialized``, ``Serialization``), as in most of the Python ecosystem (pydantic,
+SQLAlchemy, the standard library's ``normalize``) and in what servicekit already puts on
+the wire and in module names (the ``deserialization_failed`` dead-letter reason,
+``servicekit.streams.serialization``, ``normalize_url``), which cannot change without
+breaking readers. The names used before that rule (``NotFound``,
+``CacheNotInitialisedError``, ``HttpClientNotInitialisedError``,
+``StoreSerialisationError``, ``StoreDeserialisationError``) remain as aliases of the
+same classes, so services importing them keep working.
 """
 
 from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "CacheNotInitializedError",
+    "ConfigurationError",
+    "DatabaseError",
+    "DeserializationError",
+    "EmitError",
+    "HandlerTimeoutError",
+    "HttpClientNotInitializedError",
+    "MaxRetriesExceededError",
+    "NonRetryableError",
+    "NotBoundError",
+    "NotFoundError",
+    "RateLimiterStoppedError",
+    "ServiceKitError",
+    "StoreConnectionError",
+    "StoreDeserializationError",
+    "StoreError",
+    "StoreOperationError",
+    "StoreSerializationError",
+    "StreamsConfigurationError",
+    "StreamsError",
+    "TestgresError",
+]
 
 
 class ServiceKitError(Exception):
@@ -15,3 +82,123 @@ class ServiceKitError(Exception):
 
 class ConfigurationError(ServiceKitError):
     """servicekit was used before it was set up, or set up with invalid values."""
+
+
+# --- servicekit.cache, servicekit.http_client ---------------------------------------------
+
+
+class CacheNotInitializedError(ConfigurationError):
+    """A ``redis_*`` cache function was called before ``redis_init()`` (or after close)."""
+
+
+class HttpClientNotInitializedError(ConfigurationError):
+    """The shared HTTP client was requested before ``init_client()`` on this event loop."""
+
+
+# --- servicekit.database ------------------------------------------------------------------
+
+
+class DatabaseError(ServiceKitError):
+    """Base class of the database layer's own errors."""
+
+
+class NotBoundError(DatabaseError, ConfigurationError):
+    """A session or engine was requested before ``bind()`` / ``async_bind()`` ran."""
+
+
+class NotFoundError(DatabaseError, LookupError):
+    """``get_or_raise`` found no row with the requested primary key."""
+
+    def __init__(self, model: type[Any], ident: Any) -> None:
+        self.model = model
+        self.ident = ident
+        super().__init__(f"{model.__name__} with primary key {ident!r} not found")
+
+
+# --- servicekit.store ---------------------------------------------------------------------
+
+
+class StoreError(ServiceKitError):
+    """Base of every error a typed store raises."""
+
+
+class StoreConnectionError(StoreError):
+    """Redis could not be reached or did not answer in time."""
+
+
+class StoreSerializationError(StoreError, TypeError):
+    """The value given to ``set`` cannot be encoded as JSON."""
+
+
+class StoreDeserializationError(StoreError, ValueError):
+    """The stored bytes are not valid for the requested type."""
+
+
+class StoreOperationError(StoreError):
+    """Redis answered with an error (wrong type, out of memory, ...)."""
+
+
+# --- servicekit.streams -------------------------------------------------------------------
+
+
+class StreamsError(ServiceKitError):
+    """Base class of every error raised by the streams module."""
+
+
+class StreamsConfigurationError(ConfigurationError, StreamsError):
+    """The emitter or router was used before it was configured, or with invalid values."""
+
+
+class EmitError(StreamsError):
+    """Events could not be appended to the stream, even after retrying."""
+
+
+class DeserializationError(StreamsError):
+    """A stream message could not be turned back into an event."""
+
+
+class HandlerTimeoutError(StreamsError):
+    """A handler ran longer than its timeout."""
+
+
+class MaxRetriesExceededError(StreamsError):
+    """A handler kept failing with retryable errors until its quick retries ran out.
+
+    The message stays pending so Redis redelivers it later (the second retry tier).
+    """
+
+
+class NonRetryableError(StreamsError):
+    """A handler failed in a way retrying cannot fix; the message goes to the dead letters.
+
+    Handlers may raise it themselves to dead-letter a message at once.
+    """
+
+
+# --- servicekit.rate_limit, servicekit.testgres ---------------------------------------------
+
+
+class RateLimiterStoppedError(ServiceKitError):
+    """``RateLimiter.acquire`` was waiting (or called) while the limiter was stopped."""
+
+
+class TestgresError(ServiceKitError):
+    """No usable server could be found or started; the message lists what was tried."""
+
+    __test__ = False  # not a test class, whatever pytest's name heuristics say
+
+    def __init__(self, what: str, attempts: list[str]) -> None:
+        self.attempts = attempts
+        tried = "\n".join(f"  - {attempt}" for attempt in attempts)
+        super().__init__(f"testgres could not provide {what}. Tried:\n{tried}")
+
+
+# --- names used before the tree was unified -----------------------------------------------
+# Kept so services that import them keep working (generated routers import NotFound from
+# servicekit.database). Each is the same class as its new name; prefer the new names.
+
+NotFound = NotFoundError  # old name: no Error suffix
+CacheNotInitialisedError = CacheNotInitializedError  # old name: British spelling
+HttpClientNotInitialisedError = HttpClientNotInitializedError  # old name: British spelling
+StoreSerialisationError = StoreSerializationError  # old name: British spelling
+StoreDeserialisationError = StoreDeserializationError  # old name: British spelling

@@ -17,9 +17,19 @@ from typing import Any
 import httpx
 
 from servicekit._env import env_float
-from servicekit.errors import ConfigurationError
+from servicekit.errors import (
+    ConfigurationError,
+    HttpClientNotInitialisedError,
+    HttpClientNotInitializedError,
+)
 
-__all__ = ["HttpClientNotInitialisedError", "close_client", "get_client", "init_client"]
+__all__ = [
+    "HttpClientNotInitialisedError",  # old name of HttpClientNotInitializedError
+    "HttpClientNotInitializedError",
+    "close_client",
+    "get_client",
+    "init_client",
+]
 
 # Keyed by event loop: an AsyncClient's connections belong to the loop that opened them,
 # so a second loop in the same process (tests, a worker thread) gets its own client. Weak
@@ -27,10 +37,6 @@ __all__ = ["HttpClientNotInitialisedError", "close_client", "get_client", "init_
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
     weakref.WeakKeyDictionary()
 )
-
-
-class HttpClientNotInitialisedError(ConfigurationError):
-    """The shared client was requested before :func:`init_client` on this event loop."""
 
 
 async def init_client(**kwargs: Any) -> httpx.AsyncClient:
@@ -63,7 +69,7 @@ async def get_client() -> httpx.AsyncClient:
     """
     client = _clients.get(asyncio.get_running_loop())
     if client is None:
-        raise HttpClientNotInitialisedError(
-            "servicekit.http_client is not initialised: await init_client() at startup"
+        raise HttpClientNotInitializedError(
+            "servicekit.http_client is not initialized: await init_client() at startup"
         )
     return client

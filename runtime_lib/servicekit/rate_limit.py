@@ -16,13 +16,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from servicekit.errors import ConfigurationError, ServiceKitError
+from servicekit.errors import ConfigurationError, RateLimiterStoppedError
 
 __all__ = ["RateLimiter", "RateLimiterStoppedError"]
-
-
-class RateLimiterStoppedError(ServiceKitError):
-    """``acquire`` was waiting (or called) while the limiter was stopped."""
 
 
 class RateLimiter:

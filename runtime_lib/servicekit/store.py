@@ -3,7 +3,10 @@
 Both share one design (:class:`_StoreCodec`): values are written as JSON through the same
 codec as :mod:`servicekit.cache` (strings and bytes verbatim), read back by validating the
 bytes into the requested type, and every Redis or codec failure is mapped onto
-:class:`StoreError`. Only the I/O differs between the two classes.
+:class:`~servicekit.errors.StoreError`. Only the I/O differs between the two classes, and
+their APIs are twins (kept so by ``tests/runtime/test_twin_parity.py``) but for one name:
+``close()`` is ``aclose()`` on the async store, as on redis-py's clients and for
+``contextlib.closing`` / ``contextlib.aclosing``.
 
 A store is **strict**: it raises where the cache fails open. Use it for data you cannot
 silently lose or recompute; use :mod:`servicekit.cache` for data you can.
@@ -25,7 +28,15 @@ from redis.retry import Retry
 
 from servicekit.cache import _codec
 from servicekit.cache._failopen import connection_pool
-from servicekit.errors import ServiceKitError
+from servicekit.errors import (
+    StoreConnectionError,
+    StoreDeserialisationError,
+    StoreDeserializationError,
+    StoreError,
+    StoreOperationError,
+    StoreSerialisationError,
+    StoreSerializationError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -35,10 +46,12 @@ __all__ = [
     "FailedValue",
     "RedisStore",
     "StoreConnectionError",
-    "StoreDeserialisationError",
+    "StoreDeserialisationError",  # old name of StoreDeserializationError
+    "StoreDeserializationError",
     "StoreError",
     "StoreOperationError",
-    "StoreSerialisationError",
+    "StoreSerialisationError",  # old name of StoreSerializationError
+    "StoreSerializationError",
 ]
 
 T = TypeVar("T")
@@ -46,32 +59,12 @@ T = TypeVar("T")
 _SCAN_COUNT = 500
 
 
-class StoreError(ServiceKitError):
-    """Base of every error a store raises."""
-
-
-class StoreConnectionError(StoreError):
-    """Redis could not be reached or did not answer in time."""
-
-
-class StoreSerialisationError(StoreError, TypeError):
-    """The value given to ``set`` cannot be encoded as JSON."""
-
-
-class StoreDeserialisationError(StoreError, ValueError):
-    """The stored bytes are not valid for the requested type."""
-
-
-class StoreOperationError(StoreError):
-    """Redis answered with an error (wrong type, out of memory, ...)."""
-
-
 @dataclass(frozen=True, slots=True)
 class FailedValue:
     """One ``mget`` entry that exists but could not be decoded; the batch still succeeds."""
 
     key: str
-    error: StoreDeserialisationError
+    error: StoreDeserializationError
 
 
 @contextlib.contextmanager
@@ -104,7 +97,7 @@ class _StoreCodec:
         try:
             return _codec.dumps(value)
         except TypeError as exc:
-            raise StoreSerialisationError(f"set {key!r}: {exc}") from exc
+            raise StoreSerializationError(f"set {key!r}: {exc}") from exc
 
     @staticmethod
     def _reader(model: type[T]) -> Callable[[bytes | str], T]:
@@ -117,9 +110,9 @@ class _StoreCodec:
         return _codec.validator(target).validate_json
 
     @staticmethod
-    def _failure(key: str, model: type[object], exc: ValueError) -> StoreDeserialisationError:
+    def _failure(key: str, model: type[object], exc: ValueError) -> StoreDeserializationError:
         name = getattr(model, "__name__", model)
-        return StoreDeserialisationError(f"value at {key!r} is not a valid {name}: {exc}")
+        return StoreDeserializationError(f"value at {key!r} is not a valid {name}: {exc}")
 
     def _decode(self, key: str, raw: bytes | str, model: type[T]) -> T:
         try:
@@ -149,7 +142,7 @@ class _StoreCodec:
 
 
 class RedisStore(_StoreCodec):
-    """Synchronous typed store over a ``redis.Redis`` client."""
+    """Synchronous typed store over a ``redis.Redis`` client; :meth:`close` it when done."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
@@ -168,6 +161,7 @@ class RedisStore(_StoreCodec):
         return cls(redis.Redis.from_pool(pool))
 
     def close(self) -> None:
+        """Close the client (and the pool :meth:`from_url` made)."""
         self.client.close()
 
     def is_alive(self) -> bool:
@@ -215,7 +209,12 @@ class RedisStore(_StoreCodec):
 
 
 class AsyncRedisStore(_StoreCodec):
-    """Asynchronous typed store over a ``redis.asyncio.Redis`` client."""
+    """Asynchronous typed store over a ``redis.asyncio.Redis`` client.
+
+    The twin of :class:`RedisStore`: the same methods, awaited, except that ``close()`` is
+    :meth:`aclose` here, the name Python (``contextlib.aclosing``) and redis-py give the
+    closing coroutine.
+    """
 
     def __init__(self, client: redis.asyncio.Redis) -> None:
         self.client = client
@@ -229,6 +228,7 @@ class AsyncRedisStore(_StoreCodec):
         return cls(redis.asyncio.Redis.from_pool(pool))
 
     async def aclose(self) -> None:
+        """Close the client (and the pool :meth:`from_url` made)."""
         await self.client.aclose()
 
     async def is_alive(self) -> bool:

@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kitgen._git import git
-from kitgen._vendored import UPSTREAM, VENDORED, committed_blobs, edited_files, runtime_version
+from kitgen._vendored import (
+    VENDORED,
+    committed_blobs,
+    edited_files,
+    runtime_version,
+    upstream_of,
+    vendored_packages,
+)
 from kitgen.errors import UserError
 from kitgen.fleet._checkout import MANIFEST, Checkout, NotAService, locate, prepare_workdir
 from kitgen.fleet._templates import Templates
@@ -106,9 +113,10 @@ def _status(
                 f"({history.source}) does not have"
             )
         status.behind = history.behind(version)
-        shipped = committed_blobs(history.git_dir, template_commit, UPSTREAM)
-        vendored = committed_blobs(checkout.repo, checkout.commit, VENDORED)
-        status.edited_runtime = edited_files(vendored, shipped)
+        for package in vendored_packages(checkout.read("pyproject.toml")):
+            shipped = committed_blobs(history.git_dir, template_commit, upstream_of(package))
+            vendored = committed_blobs(checkout.repo, checkout.commit, package)
+            status.edited_runtime.extend(edited_files(vendored, shipped, package))
         if migrations:
             status.drift.extend(_migration_drift(checkout))
     except UserError as exc:  # NotAService included: a row that says why, not a crash

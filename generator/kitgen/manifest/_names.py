@@ -20,6 +20,7 @@ from kitgen.manifest._reserved import (
     column_alternative,
     table_alternative,
 )
+from kitgen.manifest.naming import is_event_name
 
 __all__ = [
     "NAME_MAX",
@@ -238,7 +239,7 @@ def check_stream(value: str) -> str:
 
 def check_handle(value: str) -> str:
     """One entry of a consumer's ``handles``: an event name or a routing-key glob."""
-    if value[:1].isupper():
+    if is_event_name(value):
         return check_class_name(value, "event")
     _match(
         value,

@@ -2,39 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from kitgen.manifest._names import show
 from kitgen.manifest._yaml import KeyPath
-from kitgen.manifest.schema import (
-    Consumer,
-    Database,
-    Entity,
-    EntityField,
-    Event,
-    EventField,
-    LocatedError,
-    Manifest,
-    Repository,
-)
+from kitgen.manifest.schema import LocatedError, Manifest
 
 __all__ = ["Problem", "problems"]
 
+
+def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
+    """The models a field's type holds (``Entity`` in ``list[Entity]``, ``X`` in ``X | None``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+    for arg in get_args(annotation):
+        yield from _models_in(arg)
+
+
+def _models_below(
+    model: type[BaseModel], at: tuple[str, ...] = ()
+) -> dict[tuple[str, ...], type[BaseModel]]:
+    table: dict[tuple[str, ...], type[BaseModel]] = {at: model}
+    for name, info in model.model_fields.items():
+        for inner in _models_in(info.annotation):
+            table.update(_models_below(inner, (*at, info.alias or name)))
+    return table
+
+
 # The model at a location, keyed by the location's names with list indexes dropped.
-_MODELS: dict[tuple[str, ...], type[BaseModel]] = {
-    (): Manifest,
-    ("database",): Database,
-    ("entities",): Entity,
-    ("entities", "fields"): EntityField,
-    ("entities", "repository"): Repository,
-    ("events",): Event,
-    ("events", "fields"): EventField,
-    ("consumers",): Consumer,
-}
+_MODELS = _models_below(Manifest)
 
 _EXPECTED = {
     "bool_type": "expected true or false",

@@ -8,10 +8,18 @@ the ``repr()`` of a validated Python value, so a template pastes it as a literal
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kitgen.manifest._literals import python_literal
-from kitgen.manifest.naming import handler_function, route_of, routing_key, snake_case
+from kitgen.manifest.naming import (
+    handler_function,
+    is_event_name,
+    route_of,
+    routing_key,
+    snake_case,
+)
+from kitgen.manifest.sections import CONSUMERS, ENTITIES, EVENTS, SECTIONS, Section
 
 if TYPE_CHECKING:
     from kitgen.manifest.schema import Consumer, Entity, EntityField, Event, Manifest
@@ -20,11 +28,13 @@ __all__ = ["to_answers"]
 
 
 def to_answers(manifest: Manifest) -> dict[str, Any]:
-    """``{"entities": [...], "events": [...], "consumers": [...]}`` for Copier."""
+    """``{"entities": [...], "events": [...], "consumers": [...]}`` for Copier.
+
+    One key per section (:data:`kitgen.manifest.sections.SECTION_KEYS`), in that order.
+    """
     return {
-        "entities": [_entity(manifest, entity) for entity in manifest.entities],
-        "events": [_event(event) for event in manifest.events],
-        "consumers": [_consumer(manifest, consumer) for consumer in manifest.consumers],
+        section.key: [_ITEM[section](manifest, item) for item in getattr(manifest, section.key)]
+        for section in SECTIONS
     }
 
 
@@ -70,7 +80,7 @@ def _on_delete(field: EntityField) -> str:
     return "SET NULL" if field.nullable else "RESTRICT"
 
 
-def _event(event: Event) -> dict[str, Any]:
+def _event(manifest: Manifest, event: Event) -> dict[str, Any]:
     return {
         "name": event.name,
         "module": event.module,
@@ -87,7 +97,7 @@ def _consumer(manifest: Manifest, consumer: Consumer) -> dict[str, Any]:
     handles: list[dict[str, Any]] = []
     taken: set[str] = set()
     for handle in consumer.handles:
-        if handle[:1].isupper():
+        if is_event_name(handle):
             module = snake_case(handle)
             entry = {"kind": "event", "name": handle, "module": module}
             base = module
@@ -106,3 +116,11 @@ def _consumer(manifest: Manifest, consumer: Consumer) -> dict[str, Any]:
         "function": handler_function(consumer.group),
         "handles": handles,
     }
+
+
+# The answers of one item, by section.
+_ITEM: dict[Section, Callable[[Manifest, Any], dict[str, Any]]] = {
+    ENTITIES: _entity,
+    EVENTS: _event,
+    CONSUMERS: _consumer,
+}

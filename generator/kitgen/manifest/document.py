@@ -35,16 +35,10 @@ from kitgen.manifest._yaml import (
     to_plain,
 )
 from kitgen.manifest.errors import ManifestError
-from kitgen.manifest.schema import Consumer, Entity, EntityField, Event, Manifest
+from kitgen.manifest.schema import EntityField, Manifest
+from kitgen.manifest.sections import CONSUMERS, ENTITIES, EVENTS, Section
 
 __all__ = ["ManifestDocument", "load_manifest"]
-
-_SECTIONS: dict[str, tuple[str, str, _render.ItemKind, type[BaseModel]]] = {
-    # section: (name key, noun, item kind, model)
-    "entities": ("name", "entity", "entity", Entity),
-    "events": ("name", "event", "event", Event),
-    "consumers": ("group", "consumer group", "consumer", Consumer),
-}
 
 
 def _read(path: Path, file: str) -> str:
@@ -129,15 +123,15 @@ class ManifestDocument:
 
     def add_entity(self, entity: Mapping[str, Any], *, force: bool = False) -> None:
         """Append an entity (``{"name": "Product", "fields": [...]}``); ``force`` replaces."""
-        self._add_item("entities", entity, force=force)
+        self._add_item(ENTITIES, entity, force=force)
 
     def add_event(self, event: Mapping[str, Any], *, force: bool = False) -> None:
         """Append an event (``{"name": "OrderPlaced", "fields": [...]}``)."""
-        self._add_item("events", event, force=force)
+        self._add_item(EVENTS, event, force=force)
 
     def add_consumer(self, consumer: Mapping[str, Any], *, force: bool = False) -> None:
         """Append a consumer (``{"group": "fulfillment", "handles": ["OrderPlaced"]}``)."""
-        self._add_item("consumers", consumer, force=force)
+        self._add_item(CONSUMERS, consumer, force=force)
 
     def add_field(self, entity_name: str, field: Mapping[str, Any], *, force: bool = False) -> None:
         """Append a field to an existing entity; replace a same-named field with ``force``."""
@@ -154,11 +148,11 @@ class ManifestDocument:
         where = ("entities", names.index(entity_name))
         self._edit(_Edit(where, "fields", "name", item, "field", "field"), force)
 
-    def _add_item(self, section: str, raw: Mapping[str, Any], *, force: bool) -> None:
-        name_key, noun, kind, model = _SECTIONS[section]
-        item = _render.canonical(raw, kind)
-        _check_item(model, item, self._file, f"{noun} '{item.get(name_key)}'")
-        self._edit(_Edit((), section, name_key, item, kind, noun), force)
+    def _add_item(self, section: Section, raw: Mapping[str, Any], *, force: bool) -> None:
+        item = _render.canonical(raw, section.kind)
+        noun, name_key = section.noun, section.name_key
+        _check_item(section.model, item, self._file, f"{noun} '{item.get(name_key)}'")
+        self._edit(_Edit((), section.key, name_key, item, section.kind, noun), force)
 
     def _edit(self, edit: _Edit, force: bool) -> None:
         parent = _walk(self._data, edit.parent_path)

@@ -11,6 +11,7 @@ import re
 
 __all__ = [
     "handler_function",
+    "is_event_name",
     "pluralize",
     "route_of",
     "routing_key",
@@ -70,6 +71,14 @@ def routing_key(event_name: str) -> str:
     if len(parts) == 1:
         return parts[0]
     return "_".join(parts[:-1]) + "." + parts[-1]
+
+
+def is_event_name(handle: str) -> bool:
+    """Whether a consumer's handle names an event (``OrderPlaced``), not a routing-key glob.
+
+    Event names are PascalCase and globs lower-case (``order.*``), so the first letter decides.
+    """
+    return handle[:1].isupper()
 
 
 def handler_function(group: str) -> str:

@@ -25,9 +25,11 @@ from servicekit.cache.distributed import (
     redis_set,
 )
 from servicekit.cache.memory import acached, cached, clear_acache, clear_cache
+from servicekit.errors import CacheNotInitializedError
 
 __all__ = [
-    "CacheNotInitialisedError",
+    "CacheNotInitialisedError",  # old name of CacheNotInitializedError
+    "CacheNotInitializedError",
     "FailOpenRedis",
     "RedisPool",
     "acached",

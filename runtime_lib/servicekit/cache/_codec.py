@@ -34,7 +34,7 @@ def _default(value: object) -> Any:
         return str(value)
     if isinstance(value, set | frozenset):
         return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def dumps(value: object) -> bytes:

@@ -4,7 +4,7 @@ Call :func:`redis_init` once at startup and :func:`redis_close` at shutdown (Fas
 ``lifespan``). Every function here fails open: when Redis is unreachable, slow or returns
 an error, reads are misses, writes and deletes do nothing and decorated functions are
 simply called. Using them before :func:`redis_init` is a programming error and raises
-:class:`CacheNotInitialisedError`.
+:class:`~servicekit.errors.CacheNotInitializedError`.
 
 Settings (read by :func:`redis_init`, overridable by its arguments):
 
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from servicekit._env import env_float, env_int, env_str
 from servicekit.cache import _codec
 from servicekit.cache._failopen import FailOpenRedis, connection_pool
-from servicekit.errors import ConfigurationError
+from servicekit.errors import CacheNotInitializedError, ConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -36,12 +36,11 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
+# The old name (British spelling), kept for services that import it from here.
+CacheNotInitialisedError = CacheNotInitializedError
+
 # Longest argument encoding used verbatim in a key; longer ones are hashed.
 _MAX_PLAIN_KEY = 120
-
-
-class CacheNotInitialisedError(ConfigurationError):
-    """A ``redis_*`` function was called before :func:`redis_init` (or after close)."""
 
 
 class _State:
@@ -60,8 +59,8 @@ _MISS: Any = object()
 def _client() -> FailOpenRedis:
     client = _state.client
     if client is None:
-        raise CacheNotInitialisedError(
-            "servicekit.cache is not initialised: await redis_init() at startup first"
+        raise CacheNotInitializedError(
+            "servicekit.cache is not initialized: await redis_init() at startup first"
         )
     return client
 

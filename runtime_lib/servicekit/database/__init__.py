@@ -24,7 +24,7 @@ from servicekit.database.engine import (
     get_async_engine,
     get_engine,
 )
-from servicekit.database.errors import DatabaseError, NotBoundError, NotFound
+from servicekit.database.errors import DatabaseError, NotBoundError, NotFound, NotFoundError
 from servicekit.database.repository import AsyncRepository, Page, Repository
 from servicekit.database.session import (
     async_db_session,
@@ -42,7 +42,8 @@ __all__ = [
     "DatabaseError",
     "EngineSettings",
     "NotBoundError",
-    "NotFound",
+    "NotFound",  # old name of NotFoundError, kept for generated routers
+    "NotFoundError",
     "Page",
     "Repository",
     "SessionLocal",

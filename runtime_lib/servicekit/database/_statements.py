@@ -1,7 +1,9 @@
 """Statement building shared by the sync and async repositories.
 
 The two repository classes differ only in how they execute; every statement, every
-parameter transformation and every cache lives here, once.
+parameter transformation and every cache lives here, once. A repository holds a
+:class:`StatementBuilder` (from :func:`statements_for`) rather than inheriting from it,
+so none of these helpers becomes part of a generated repository's public API.
 """
 
 from __future__ import annotations
@@ -33,9 +35,12 @@ _UPDATED_AT = "updated_at"
 
 
 class StatementBuilder(Generic[ModelT]):
-    """Builds the repository's statements for ``model``."""
+    """Builds the repository statements for ``model`` (one per model: :func:`statements_for`)."""
 
-    model: type[ModelT]
+    __slots__ = ("model",)
+
+    def __init__(self, model: type[ModelT]) -> None:
+        self.model = model
 
     @property
     def query(self) -> Select[ModelT]:
@@ -127,6 +132,17 @@ class StatementBuilder(Generic[ModelT]):
             row = {key: source[key] for key in attributes if key in source}
             batches.setdefault(tuple(row), []).append(row)
         return batches
+
+
+def statements_for(model: type[ModelT]) -> StatementBuilder[ModelT]:
+    """The (cached) statement builder of ``model``."""
+    builder: StatementBuilder[ModelT] = _builder(model)
+    return builder
+
+
+@cache
+def _builder(model: type[DeclarativeBase]) -> StatementBuilder[Any]:
+    return StatementBuilder(model)
 
 
 @cache

@@ -2,13 +2,22 @@
 
 Bind from application start-up (a FastAPI lifespan, a worker's main), never at import
 time: import-time binding makes import order matter and reads settings too early.
+
+The sync and async halves are twins (``bind``/``async_bind``, ``dispose``/
+``async_dispose``, ``get_engine``/``get_async_engine``, ``SessionLocal``/
+``AsyncSessionLocal``): same arguments, same behaviour, checked by
+``tests/runtime/test_twin_parity.py``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import weakref
 from typing import Any
 
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -17,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool, QueuePool
 
 from servicekit.database._options import engine_kwargs, install_sqlite_pragmas
 from servicekit.database._url import normalize_url, resolve_url
@@ -49,6 +59,15 @@ AsyncSessionLocal: async_sessionmaker[AsyncSession] = _BoundAsyncSessionMaker(
 
 _engines: dict[str, Any] = {"sync": None, "async": None}
 
+logger = logging.getLogger("servicekit.database")
+
+# An async engine's connections can only be closed on the event loop that opened them:
+# the loop each async engine last connected on, and the disposals still running.
+_connection_loops: weakref.WeakKeyDictionary[Engine, asyncio.AbstractEventLoop] = (
+    weakref.WeakKeyDictionary()
+)
+_disposals: set[asyncio.Task[None]] = set()
+
 
 def bind(url: str | URL | None = None, **overrides: Any) -> Engine:
     """Create the process's sync engine and point :data:`SessionLocal` at it.
@@ -56,7 +75,7 @@ def bind(url: str | URL | None = None, **overrides: Any) -> Engine:
     ``url`` defaults to ``$DATABASE_URL``. Keywords named like :class:`EngineSettings`
     fields (``pool_size``, ``statement_timeout_ms``, ``pool_use_lifo`` ...) override the
     environment; any other keyword goes to :func:`sqlalchemy.create_engine` unchanged.
-    Binding again disposes the previous engine.
+    Binding again disposes the previous engine (its pooled connections are closed).
     """
     target = normalize_url(resolve_url(url), is_async=False)
     settings, extra = EngineSettings.from_env().with_overrides(overrides)
@@ -64,10 +83,10 @@ def bind(url: str | URL | None = None, **overrides: Any) -> Engine:
     if target.get_backend_name() == "sqlite":
         install_sqlite_pragmas(engine)
     previous: Engine | None = _engines["sync"]
-    if previous is not None:
-        previous.dispose()
     _engines["sync"] = engine
     SessionLocal.configure(bind=engine)
+    if previous is not None:
+        previous.dispose()
     return engine
 
 
@@ -75,15 +94,25 @@ def async_bind(url: str | URL | None = None, **overrides: Any) -> AsyncEngine:
     """Create the process's async engine and point :data:`AsyncSessionLocal` at it.
 
     Same arguments as :func:`bind`; Postgres URLs use asyncpg, SQLite uses aiosqlite.
-    Call :func:`async_dispose` before binding again from a different event loop.
+    Binding again disposes the previous engine, as :func:`bind` does. Its connections can
+    only be closed (awaited) on the event loop that opened them, and this function stays
+    a plain one so that start-up code of either kind can call it: called on that loop, it
+    disposes of the previous engine in a task there (:func:`async_dispose` waits for it);
+    when that loop has already closed, the previous pool is dropped without I/O.
+    Rebinding away from the old loop while it still exists cannot close anything and
+    logs a warning: call :func:`async_dispose` on the old loop first.
     """
     target = normalize_url(resolve_url(url), is_async=True)
     settings, extra = EngineSettings.from_env().with_overrides(overrides)
     engine = create_async_engine(target, **engine_kwargs(target, settings, extra))
     if target.get_backend_name() == "sqlite":
         install_sqlite_pragmas(engine.sync_engine)
+    _remember_connection_loop(engine.sync_engine)
+    previous: AsyncEngine | None = _engines["async"]
     _engines["async"] = engine
     AsyncSessionLocal.configure(bind=engine)
+    if previous is not None:
+        _dispose_on_its_loop(previous)
     return engine
 
 
@@ -113,9 +142,73 @@ def dispose() -> None:
 
 
 async def async_dispose() -> None:
-    """Close the async engine's connections and unbind :data:`AsyncSessionLocal`."""
+    """Close the async engine's connections and unbind :data:`AsyncSessionLocal`.
+
+    Also waits for the disposal of engines :func:`async_bind` replaced on this loop.
+    """
+    _unbind_async()
+    loop = asyncio.get_running_loop()
+    pending = [task for task in _disposals if task.get_loop() is loop]
+    if pending:
+        await asyncio.wait(pending)
+
+
+def _unbind_async() -> None:
+    """:func:`async_dispose` for code that cannot await (testgres' sync fixtures).
+
+    The engine's disposal is started, or skipped, as when :func:`async_bind` replaces it;
+    nothing waits for it.
+    """
     engine: AsyncEngine | None = _engines["async"]
     _engines["async"] = None
     AsyncSessionLocal.configure(bind=None)
     if engine is not None:
-        await engine.dispose()
+        _dispose_on_its_loop(engine)
+
+
+def _remember_connection_loop(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connected(_dbapi_connection: Any, _record: Any) -> None:
+        # Async drivers connect inside the event loop; outside one there is nothing to note.
+        with contextlib.suppress(RuntimeError):
+            _connection_loops[engine] = asyncio.get_running_loop()
+
+
+def _dispose_on_its_loop(engine: AsyncEngine) -> None:
+    """Dispose of an unbound async engine on the loop its connections belong to."""
+    loop = _connection_loops.pop(engine.sync_engine, None)
+    try:
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if loop is not None and loop is running:
+        task = loop.create_task(engine.dispose())
+        _disposals.add(task)
+        task.add_done_callback(_disposed)
+        return
+    if loop is not None and not loop.is_closed() and _may_hold_connections(engine):
+        # Left as it is, so that it can still be disposed of on its own loop.
+        logger.warning(
+            "async engine %s was unbound away from the event loop that owns its"
+            " connections, which stay open: call async_dispose() on that loop first",
+            engine.url.render_as_string(hide_password=True),
+        )
+        return
+    # Never connected, its loop has closed so the connections can no longer be closed
+    # politely, or no idle connection is pooled: let go of the pool without I/O.
+    engine.sync_engine.dispose(close=False)
+
+
+def _may_hold_connections(engine: AsyncEngine) -> bool:
+    pool = engine.sync_engine.pool
+    if isinstance(pool, NullPool):
+        return False
+    if isinstance(pool, QueuePool):
+        return pool.checkedin() > 0
+    return True
+
+
+def _disposed(task: asyncio.Task[None]) -> None:
+    _disposals.discard(task)
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        logger.warning("disposing of an unbound async engine failed: %r", exc)

@@ -1,9 +1,11 @@
 """``Repository[T]`` and ``AsyncRepository[T]``: the CRUD every service rewrites.
 
-Both classes share :class:`~servicekit.database._statements.StatementBuilder`; each
-method here only executes what it builds. Deliberately absent: hard delete and partial
-update (services soft-delete differently, and updates usually need optimistic locking —
-see the docs for both recipes).
+Both classes hold their model's :class:`~servicekit.database._statements.StatementBuilder`
+(composed, not inherited: its helpers are not part of a repository's API); each method
+here only executes what it builds, so the two classes differ only in ``await``. Their
+public API is kept identical by ``tests/runtime/test_twin_parity.py``. Deliberately
+absent: hard delete and partial update (services soft-delete differently, and updates
+usually need optimistic locking — see the docs for both recipes).
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from sqlalchemy import Select, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from servicekit.database._statements import ModelT, StatementBuilder
-from servicekit.database.errors import NotFound
+from servicekit.database._statements import ModelT, StatementBuilder, statements_for
+from servicekit.database.errors import NotFoundError
 
 ItemT = TypeVar("ItemT")
 
@@ -38,7 +40,22 @@ class Page(Generic[ItemT]):
         return -(-self.total // self.size)
 
 
-class Repository(StatementBuilder[ModelT]):
+class _RepositoryBase(Generic[ModelT]):
+    """What both repositories share: the model, :attr:`query` and the statement builder."""
+
+    model: type[ModelT]
+
+    @property
+    def query(self) -> Select[ModelT]:
+        """``select(model)``, to compose custom queries on."""
+        return self._statements.query
+
+    @property
+    def _statements(self) -> StatementBuilder[ModelT]:
+        return statements_for(self.model)
+
+
+class Repository(_RepositoryBase[ModelT]):
     """Sync repository. Subclass with ``model = YourModel``; pass a ``Session``."""
 
     def __init__(self, session: Session) -> None:
@@ -50,17 +67,17 @@ class Repository(StatementBuilder[ModelT]):
     def get_or_raise(self, ident: Any) -> ModelT:
         obj = self.session.get(self.model, ident)
         if obj is None:
-            raise NotFound(self.model, ident)
+            raise NotFoundError(self.model, ident)
         return obj
 
     def get_by(self, **filters: Any) -> ModelT | None:
-        return self.session.scalars(self.select_where(filters).limit(1)).first()
+        return self.session.scalars(self._statements.select_where(filters).limit(1)).first()
 
     def exists(self, **filters: Any) -> bool:
-        return bool(self.session.scalar(self.exists_stmt(filters)))
+        return bool(self.session.scalar(self._statements.exists_stmt(filters)))
 
     def count(self, **filters: Any) -> int:
-        return self.session.scalar(self.count_stmt(filters)) or 0
+        return self.session.scalar(self._statements.count_stmt(filters)) or 0
 
     def list(
         self,
@@ -70,12 +87,14 @@ class Repository(StatementBuilder[ModelT]):
         offset: int | None = None,
         **filters: Any,
     ) -> Sequence[ModelT]:
-        return self.session.scalars(self.list_stmt(order_by, limit, offset, filters)).all()
+        return self.session.scalars(
+            self._statements.list_stmt(order_by, limit, offset, filters)
+        ).all()
 
     def paginate(
         self, stmt: Select[ModelT] | None = None, *, page: int = 1, size: int = 50
     ) -> Page[ModelT]:
-        items_stmt, total_stmt = self.page_stmts(stmt, page, size)
+        items_stmt, total_stmt = self._statements.page_stmts(stmt, page, size)
         items = self.session.scalars(items_stmt).all()
         return Page(items, self.session.scalar(total_stmt) or 0, page, size)
 
@@ -99,7 +118,7 @@ class Repository(StatementBuilder[ModelT]):
             self.session.flush()
             return
         table: Table = self.model.__table__  # type: ignore[assignment]
-        for rows in self.insert_rows(objs).values():
+        for rows in self._statements.insert_rows(objs).values():
             self.session.execute(table.insert(), rows)
 
     def upsert(
@@ -113,7 +132,7 @@ class Repository(StatementBuilder[ModelT]):
 
         Without ``update_fields`` an existing row is left as it is (and returned).
         """
-        return _upsert_row(self.session, self, values, conflict_on, update_fields)
+        return _upsert_row(self.session, self._statements, values, conflict_on, update_fields)
 
     def upsert_many(
         self,
@@ -123,13 +142,15 @@ class Repository(StatementBuilder[ModelT]):
         update_fields: Sequence[str] | None = None,
     ) -> None:
         """The same upsert for many rows, executed in executemany batches."""
-        dialect = _dialect(self.session)
-        for keys, batch in self.insert_rows(rows).items():
-            stmt = self.upsert_stmt(dialect, keys, conflict_on, update_fields, returning=False)
+        dialect, statements = _dialect(self.session), self._statements
+        for keys, batch in statements.insert_rows(rows).items():
+            stmt = statements.upsert_stmt(
+                dialect, keys, conflict_on, update_fields, returning=False
+            )
             self.session.execute(stmt, batch)
 
 
-class AsyncRepository(StatementBuilder[ModelT]):
+class AsyncRepository(_RepositoryBase[ModelT]):
     """Async repository. Subclass with ``model = YourModel``; pass an ``AsyncSession``."""
 
     def __init__(self, session: AsyncSession) -> None:
@@ -141,17 +162,17 @@ class AsyncRepository(StatementBuilder[ModelT]):
     async def get_or_raise(self, ident: Any) -> ModelT:
         obj = await self.session.get(self.model, ident)
         if obj is None:
-            raise NotFound(self.model, ident)
+            raise NotFoundError(self.model, ident)
         return obj
 
     async def get_by(self, **filters: Any) -> ModelT | None:
-        return (await self.session.scalars(self.select_where(filters).limit(1))).first()
+        return (await self.session.scalars(self._statements.select_where(filters).limit(1))).first()
 
     async def exists(self, **filters: Any) -> bool:
-        return bool(await self.session.scalar(self.exists_stmt(filters)))
+        return bool(await self.session.scalar(self._statements.exists_stmt(filters)))
 
     async def count(self, **filters: Any) -> int:
-        return await self.session.scalar(self.count_stmt(filters)) or 0
+        return await self.session.scalar(self._statements.count_stmt(filters)) or 0
 
     async def list(
         self,
@@ -161,13 +182,13 @@ class AsyncRepository(StatementBuilder[ModelT]):
         offset: int | None = None,
         **filters: Any,
     ) -> Sequence[ModelT]:
-        stmt = self.list_stmt(order_by, limit, offset, filters)
+        stmt = self._statements.list_stmt(order_by, limit, offset, filters)
         return (await self.session.scalars(stmt)).all()
 
     async def paginate(
         self, stmt: Select[ModelT] | None = None, *, page: int = 1, size: int = 50
     ) -> Page[ModelT]:
-        items_stmt, total_stmt = self.page_stmts(stmt, page, size)
+        items_stmt, total_stmt = self._statements.page_stmts(stmt, page, size)
         items = (await self.session.scalars(items_stmt)).all()
         return Page(items, await self.session.scalar(total_stmt) or 0, page, size)
 
@@ -186,7 +207,7 @@ class AsyncRepository(StatementBuilder[ModelT]):
             await self.session.flush()
             return
         table: Table = self.model.__table__  # type: ignore[assignment]
-        for rows in self.insert_rows(objs).values():
+        for rows in self._statements.insert_rows(objs).values():
             await self.session.execute(table.insert(), rows)
 
     async def upsert(
@@ -198,7 +219,9 @@ class AsyncRepository(StatementBuilder[ModelT]):
     ) -> ModelT:
         """See :meth:`Repository.upsert`."""
         # One greenlet switch for flush, connection, execute and load together.
-        return await self.session.run_sync(_upsert_row, self, values, conflict_on, update_fields)
+        return await self.session.run_sync(
+            _upsert_row, self._statements, values, conflict_on, update_fields
+        )
 
     async def upsert_many(
         self,
@@ -208,15 +231,17 @@ class AsyncRepository(StatementBuilder[ModelT]):
         update_fields: Sequence[str] | None = None,
     ) -> None:
         """See :meth:`Repository.upsert_many`."""
-        dialect = _dialect(self.session)
-        for keys, batch in self.insert_rows(rows).items():
-            stmt = self.upsert_stmt(dialect, keys, conflict_on, update_fields, returning=False)
+        dialect, statements = _dialect(self.session), self._statements
+        for keys, batch in statements.insert_rows(rows).items():
+            stmt = statements.upsert_stmt(
+                dialect, keys, conflict_on, update_fields, returning=False
+            )
             await self.session.execute(stmt, batch)
 
 
 def _upsert_row(
     session: Session,
-    builder: StatementBuilder[ModelT],
+    statements: StatementBuilder[ModelT],
     values: Mapping[str, Any],
     conflict_on: Sequence[str],
     update_fields: Sequence[str] | None,
@@ -229,12 +254,12 @@ def _upsert_row(
     if session.autoflush:
         # What an ORM execution does first: pending objects may be the conflicting row.
         session.flush()
-    connection = session.connection(bind_arguments={"mapper": builder.model})
-    stmt = builder.upsert_stmt(
+    connection = session.connection(bind_arguments={"mapper": statements.model})
+    stmt = statements.upsert_stmt(
         connection.dialect.name, values, conflict_on, update_fields, returning=True
     )
     row = connection.execute(stmt, values).one()
-    return builder.load_returned(session, row)
+    return statements.load_returned(session, row)
 
 
 def _dialect(session: Session | AsyncSession) -> str:

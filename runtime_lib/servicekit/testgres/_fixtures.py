@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from servicekit import database
+from servicekit.database.engine import _unbind_async
 from servicekit.testgres.databases import DatabaseFactory
 from servicekit.testgres.servers import resolve_postgres, resolve_redis
 from servicekit.testgres.session import TestgresConfig, TestgresSession
@@ -94,9 +95,9 @@ def _isolated_database(session: TestgresSession, *, async_mode: bool) -> Iterato
         yield url
     finally:
         database.dispose()
-        # NullPool keeps no connections, so unbinding is all async disposal needs here;
-        # DROP .. WITH (FORCE) below closes anything a test leaked.
-        database.AsyncSessionLocal.configure(bind=None)
+        # A sync fixture cannot await async_dispose(); with NullPool there is nothing to
+        # close anyway, and DROP .. WITH (FORCE) below closes anything a test leaked.
+        _unbind_async()
         factory.release(name)
         for key, value in saved.items():
             if value is None:

@@ -1,16 +1,7 @@
-"""Errors raised by ``servicekit.testgres``."""
+"""Errors raised by ``servicekit.testgres``, re-exported from :mod:`servicekit.errors`."""
 
 from __future__ import annotations
 
-from servicekit.errors import ServiceKitError
+from servicekit.errors import TestgresError
 
-
-class TestgresError(ServiceKitError):
-    """No usable server could be found or started; the message lists what was tried."""
-
-    __test__ = False  # not a test class, whatever pytest's name heuristics say
-
-    def __init__(self, what: str, attempts: list[str]) -> None:
-        self.attempts = attempts
-        tried = "\n".join(f"  - {attempt}" for attempt in attempts)
-        super().__init__(f"testgres could not provide {what}. Tried:\n{tried}")
+__all__ = ["TestgresError"]

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from kitgen.manifest.naming import handler_function, route_of, routing_key, snake_case, table_of
+from kitgen.manifest.naming import (
+    handler_function,
+    is_event_name,
+    route_of,
+    routing_key,
+    snake_case,
+    table_of,
+)
 
 
 @pytest.mark.parametrize(
@@ -41,3 +48,11 @@ def test_routing_keys_match_the_runtime(event: str, key: str) -> None:
 
 def test_handler_function() -> None:
     assert handler_function("order-sync") == "handle_order_sync"
+
+
+@pytest.mark.parametrize(
+    ("handle", "expected"),
+    [("OrderPlaced", True), ("S3ObjectUploaded", True), ("order.*", False), ("*", False)],
+)
+def test_is_event_name(handle: str, expected: bool) -> None:
+    assert is_event_name(handle) is expected

@@ -84,7 +84,7 @@ async def test_keyword_arguments_win_over_the_default(server_url: str) -> None:
 
 
 async def test_lifecycle_errors_are_clear() -> None:
-    with pytest.raises(http_client.HttpClientNotInitialisedError, match="init_client"):
+    with pytest.raises(http_client.HttpClientNotInitializedError, match="init_client"):
         await http_client.get_client()
 
     client = await http_client.init_client()
@@ -93,7 +93,7 @@ async def test_lifecycle_errors_are_clear() -> None:
     await http_client.close_client()
 
     assert client.is_closed
-    with pytest.raises(http_client.HttpClientNotInitialisedError):
+    with pytest.raises(http_client.HttpClientNotInitializedError):
         await http_client.get_client()
     await http_client.close_client()  # closing twice is harmless
 

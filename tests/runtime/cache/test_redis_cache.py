@@ -262,7 +262,7 @@ async def test_redis_pool_is_a_fastapi_dependency(redis_url: str, key_prefix: st
 async def test_using_the_cache_before_init_raises() -> None:
     await cache.redis_close()
 
-    with pytest.raises(cache.CacheNotInitialisedError):
+    with pytest.raises(cache.CacheNotInitializedError):
         await cache.redis_get("k")
     with pytest.raises(ConfigurationError):
         await cache.redis_set("k", 1)

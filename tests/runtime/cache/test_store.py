@@ -17,9 +17,9 @@ from servicekit.store import (
     FailedValue,
     RedisStore,
     StoreConnectionError,
-    StoreDeserialisationError,
+    StoreDeserializationError,
     StoreOperationError,
-    StoreSerialisationError,
+    StoreSerializationError,
 )
 
 
@@ -123,7 +123,7 @@ async def test_mget_reports_one_corrupt_value_without_failing_the_batch(
     assert results[0] == ITEM
     assert isinstance(results[1], FailedValue)
     assert results[1].key == keys[1]
-    assert isinstance(results[1].error, StoreDeserialisationError)
+    assert isinstance(results[1].error, StoreDeserializationError)
     assert results[2] == ITEM
     assert results[3] is None
     assert await call("mget", [], Item) == []
@@ -136,13 +136,13 @@ async def test_delete(call: Call, key_prefix: str) -> None:
 
 
 async def test_errors_map_onto_the_hierarchy(call: Call, key_prefix: str, redis_url: str) -> None:
-    with pytest.raises(StoreSerialisationError):
+    with pytest.raises(StoreSerializationError):
         await call("set", f"{key_prefix}:x", object())
 
     with redis.Redis.from_url(redis_url) as raw:
         raw.set(f"{key_prefix}:bad", b"not json")
         raw.rpush(f"{key_prefix}:list", 1)
-    with pytest.raises(StoreDeserialisationError):
+    with pytest.raises(StoreDeserializationError):
         await call("get", f"{key_prefix}:bad", Item)
     with pytest.raises(StoreOperationError):
         await call("get", f"{key_prefix}:list", Item)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from servicekit import database
+from servicekit.database.engine import _unbind_async
 from servicekit.testgres import DatabaseFactory, Server
 from tests.runtime.database.models import TestBase
 
@@ -49,4 +50,4 @@ def any_url(request: pytest.FixtureRequest) -> str:
 def _unbind() -> Iterator[None]:
     yield
     database.dispose()
-    database.AsyncSessionLocal.configure(bind=None)
+    _unbind_async()  # what async_dispose() does, for a sync fixture

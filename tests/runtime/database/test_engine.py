@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, pool, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from servicekit import ConfigurationError, database
@@ -157,3 +161,80 @@ def test_sqlite_engine_enforces_foreign_keys(sqlite_url: str) -> None:
     database.bind(sqlite_url)
     with database.db_session() as session:
         assert session.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
+
+
+def _connections(pg_url: str, application_name: str) -> int:
+    """How many server connections ``application_name`` holds on the test's database."""
+    with psycopg.connect(pg_url.replace("+psycopg", ""), autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE application_name = %s AND datname = current_database()",
+            (application_name,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def _use_a_session() -> None:
+    async with database.async_db_session() as session:
+        await session.execute(text("SELECT 1"))
+
+
+def _disposals(engine: Engine) -> list[Engine]:
+    disposed: list[Engine] = []
+    event.listen(engine, "engine_disposed", disposed.append)
+    return disposed
+
+
+def test_binding_again_disposes_the_previous_engine(pg_url: str) -> None:
+    database.bind(pg_url, application_name="rebind-sync")
+    with database.db_session() as session:
+        session.execute(text("SELECT 1"))
+    assert _connections(pg_url, "rebind-sync") == 1  # pooled, still open
+    database.bind(pg_url, application_name="rebind-sync-2")
+    assert _connections(pg_url, "rebind-sync") == 0
+
+
+async def test_async_binding_again_disposes_the_previous_engine(pg_url: str) -> None:
+    # The twin of the test above: async_bind() used to leave the old pool open.
+    database.async_bind(pg_url, application_name="rebind-async")
+    async with database.async_db_session() as session:
+        await session.execute(text("SELECT 1"))
+    assert _connections(pg_url, "rebind-async") == 1
+    database.async_bind(pg_url, application_name="rebind-async-2")
+    async with database.async_db_session() as session:
+        await session.execute(text("SELECT 1"))
+    await database.async_dispose()  # waits for the replaced engine's disposal too
+    assert _connections(pg_url, "rebind-async") == 0
+    assert _connections(pg_url, "rebind-async-2") == 0
+
+
+def test_async_rebind_after_the_old_loop_closed_drops_the_pool_quietly(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = database.async_bind(pg_url, poolclass=pool.NullPool)
+    disposed = _disposals(first.sync_engine)
+    asyncio.run(_use_a_session())  # the loop that opened the connections is gone afterwards
+    with caplog.at_level(logging.WARNING, logger="servicekit.database"):
+        database.async_bind(pg_url, poolclass=pool.NullPool)
+    assert disposed == [first.sync_engine]
+    assert caplog.records == []
+    asyncio.run(database.async_dispose())
+
+
+def test_async_rebind_away_from_a_live_loop_warns(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        first = database.async_bind(pg_url, application_name="rebind-live-loop")
+        loop.run_until_complete(_use_a_session())
+        with caplog.at_level(logging.WARNING, logger="servicekit.database"):
+            database.async_bind(pg_url, poolclass=pool.NullPool)
+        assert "call async_dispose() on that loop first" in caplog.text
+        assert _connections(pg_url, "rebind-live-loop") == 1  # left for its own loop
+        loop.run_until_complete(first.dispose())
+        assert _connections(pg_url, "rebind-live-loop") == 0
+    finally:
+        loop.close()
+    asyncio.run(database.async_dispose())
