@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -44,7 +45,9 @@ def git(cwd: Path, *args: str, timeout: float = 300, detach: bool = False) -> st
             start_new_session=detach,
         )
     except FileNotFoundError:
-        raise UserError("git is not installed (kitgen needs it to track templates)") from None
+        if shutil.which("git") is None:
+            raise UserError("git is not installed (kitgen needs it to track templates)") from None
+        raise UserError(f"{cwd} does not exist") from None
     except subprocess.TimeoutExpired:
         raise GitError(f"git {' '.join(args)} timed out after {timeout:.0f} s in {cwd}") from None
     if result.returncode != 0:
@@ -72,14 +75,10 @@ def show_file(cwd: Path, ref: str, name: str) -> str | None:
 
 def repository_root(path: Path) -> Path | None:
     """The work tree containing ``path``, or ``None`` outside git."""
-    result = subprocess.run(
-        ["git", "rev-parse", "--show-toplevel"],
-        cwd=path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return Path(result.stdout.strip()) if result.returncode == 0 else None
+    try:
+        return Path(git(path, "rev-parse", "--show-toplevel").strip())
+    except GitError:
+        return None
 
 
 def uncommitted_paths(path: Path) -> list[str]:

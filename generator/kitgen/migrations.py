@@ -41,7 +41,7 @@ def scratch_database() -> Iterator[str]:
     try:
         server = resolve_postgres()
     except ServiceKitError as exc:
-        raise UserError(f"writing a migration needs a Postgres: {exc}") from exc
+        raise MigrationError(f"migrations are written and checked on a Postgres: {exc}") from exc
     factory = DatabaseFactory(server.url)
     try:
         name = factory.create_empty()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import copier
-from copier.errors import CopierError
+from copier.errors import ConfigFileError, PathError, UnsafeTemplateError, UserMessageError
 
 from kitgen._git import conflicted_paths, repository_root, require_clean
 from kitgen.errors import UserError
@@ -99,8 +99,20 @@ def rerender(
 
 @contextmanager
 def _copier_errors(prefix: str = "") -> Iterator[None]:
-    """Turn Copier's user-facing failures (invalid answers, bad refs) into :class:`UserError`."""
+    """Copier's user-facing failures (invalid answers, bad refs or paths, a template that
+    needs --trust) become :class:`UserError`; anything else Copier raises is a bug (in the
+    template or in kitgen) and propagates as an internal error."""
     try:
         yield
-    except (ValueError, CopierError) as exc:
+    except _COPIER_USER_ERRORS as exc:
         raise UserError(f"{prefix}{exc}") from exc
+
+
+# ValueError: Copier's wording for invalid answers and template locations.
+_COPIER_USER_ERRORS = (
+    UserMessageError,
+    UnsafeTemplateError,
+    ConfigFileError,
+    PathError,
+    ValueError,
+)

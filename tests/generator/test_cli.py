@@ -82,3 +82,21 @@ def test_user_text_is_never_read_as_markup(
     monkeypatch.chdir(tmp_path)
     assert run(["fleet", "status", "--inventory", "[red]x[/].yaml"]) == 2
     assert "[red]x[/].yaml does not exist" in capsys.readouterr().err
+
+
+def test_a_missing_git_is_a_user_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kitgen.cli import run
+
+    (tmp_path / "fleet.yaml").write_text(
+        "services:\n  - name: a\n    url: https://example.com/a.git\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    monkeypatch.setenv("KITGEN_CACHE_DIR", str(tmp_path / "cache"))
+    for command in (["update", "."], ["fleet", "status"], ["fleet", "update", "--to", "1.0.0"]):
+        assert run(command) == 2, command
+        err = capsys.readouterr().err
+        assert "git is not installed" in err, (command, err)
+        assert "Traceback" not in err

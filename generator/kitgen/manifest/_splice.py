@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-__all__ = ["Splice", "child", "item_named", "list_append", "list_replace"]
+__all__ = ["Splice", "child", "list_append", "list_replace"]
 
 
 @dataclass(frozen=True)
@@ -34,17 +34,6 @@ def child(mapping: Node, key: str) -> tuple[Node, Node] | None:
     for key_node, value_node in mapping.value:
         if isinstance(key_node, ScalarNode) and key_node.value == key:
             return key_node, value_node
-    return None
-
-
-def item_named(sequence: Node, key: str, name: str) -> tuple[int, Node] | None:
-    """The index and node of the mapping in ``sequence`` whose ``key`` is ``name``."""
-    if not isinstance(sequence, SequenceNode):
-        return None
-    for index, item in enumerate(sequence.value):
-        pair = child(item, key)
-        if pair is not None and isinstance(pair[1], ScalarNode) and pair[1].value == name:
-            return index, item
     return None
 
 

@@ -1,0 +1,40 @@
+"""servicekit's dependencies are declared twice: in kitgen's pyproject (which ships the
+runtime) and in the generated service's (which vendors it). They must agree."""
+
+from __future__ import annotations
+
+import tomllib
+
+from packaging.requirements import Requirement
+
+from tests.template.conftest import REPO
+
+
+def _runtime_block(text: str, start_marker: str, *, to_comment: bool = True) -> dict[str, str]:
+    """Requirement name -> specifier for the lines after ``start_marker`` up to the end of
+    the list (or, with ``to_comment``, the next comment line)."""
+    lines = text.splitlines()
+    begin = next(i for i, line in enumerate(lines) if start_marker in line) + 1
+    found: dict[str, str] = {}
+    for line in lines[begin:]:
+        stripped = line.strip()
+        if stripped.startswith("]") or (to_comment and stripped.startswith("#")):
+            break
+        if stripped.startswith("#"):
+            continue
+        requirement = Requirement(stripped.rstrip(",").strip('"'))
+        found[requirement.name] = str(requirement.specifier)
+    return found
+
+
+def test_kitgen_and_the_template_declare_the_same_runtime_dependencies() -> None:
+    kitgen = (REPO / "pyproject.toml").read_text()
+    template = (REPO / "templates" / "service" / "pyproject.toml.jinja").read_text()
+    shipped = _runtime_block(kitgen, "# runtime (servicekit)")
+    assert shipped, "no runtime block found in pyproject.toml"
+    # the service's whole dependency list (its app needs some of the same, e.g. pydantic)
+    service = _runtime_block(template, "dependencies = [", to_comment=False)
+    assert {name: service.get(name) for name in shipped} == shipped
+    # and kitgen's own pyproject really lists them as dependencies
+    declared = {Requirement(r).name for r in tomllib.loads(kitgen)["project"]["dependencies"]}
+    assert set(shipped) <= declared
