@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
+from servicekit._text import as_text
 from servicekit.cache import _codec
 from servicekit.cache._failopen import connection_pool
 from servicekit.errors import (
@@ -79,10 +80,6 @@ def _mapped_errors(operation: str, key: object) -> Iterator[None]:
         raise StoreOperationError(f"{operation} {key!r}: {exc}") from exc
 
 
-def _text(raw: bytes | str) -> str:
-    return raw.decode() if isinstance(raw, bytes) else raw
-
-
 def _bytes(raw: bytes | str) -> bytes:
     return raw.encode() if isinstance(raw, str) else raw
 
@@ -103,7 +100,7 @@ class _StoreCodec:
     def _reader(model: type[T]) -> Callable[[bytes | str], T]:
         """How to turn stored bytes into ``model``; resolved once per call, not per value."""
         if model is str:
-            return _text  # type: ignore[return-value]
+            return as_text  # type: ignore[return-value]
         if model is bytes:
             return _bytes  # type: ignore[return-value]
         target: Any = model  # a type is hashable; the lru_cache signature says Hashable
@@ -187,12 +184,12 @@ class RedisStore(_StoreCodec):
         """The stored text at ``key`` without any decoding, or ``None``."""
         with _mapped_errors("get", key):
             raw: bytes | str | None = self.client.get(key)
-        return None if raw is None else _text(raw)
+        return None if raw is None else as_text(raw)
 
     def list_keys(self, pattern: str) -> list[str]:
         """Keys matching ``pattern``, found with ``SCAN`` (never the blocking ``KEYS``)."""
         with _mapped_errors("scan", pattern):
-            return [_text(k) for k in self.client.scan_iter(match=pattern, count=_SCAN_COUNT)]
+            return [as_text(k) for k in self.client.scan_iter(match=pattern, count=_SCAN_COUNT)]
 
     def mget(self, keys: Sequence[str], model: type[T]) -> list[T | FailedValue | None]:
         """Values at ``keys`` in order: a model, ``None`` (missing) or :class:`FailedValue`."""
@@ -254,12 +251,14 @@ class AsyncRedisStore(_StoreCodec):
         """The stored text at ``key`` without any decoding, or ``None``."""
         with _mapped_errors("get", key):
             raw: bytes | str | None = await self.client.get(key)
-        return None if raw is None else _text(raw)
+        return None if raw is None else as_text(raw)
 
     async def list_keys(self, pattern: str) -> list[str]:
         """Keys matching ``pattern``, found with ``SCAN`` (never the blocking ``KEYS``)."""
         with _mapped_errors("scan", pattern):
-            return [_text(k) async for k in self.client.scan_iter(match=pattern, count=_SCAN_COUNT)]
+            return [
+                as_text(k) async for k in self.client.scan_iter(match=pattern, count=_SCAN_COUNT)
+            ]
 
     async def mget(self, keys: Sequence[str], model: type[T]) -> list[T | FailedValue | None]:
         """Values at ``keys`` in order: a model, ``None`` (missing) or :class:`FailedValue`."""

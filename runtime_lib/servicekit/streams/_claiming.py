@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
+from servicekit._text import as_text
 from servicekit.streams._handlers import Deadline
 from servicekit.streams._settings import LOGGER_NAME
-from servicekit.streams._wire import as_text
 
 if TYPE_CHECKING:
     from servicekit.streams._dispatch import Dispatcher

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
+from servicekit._text import as_text
 from servicekit.streams._handlers import Deadline
 from servicekit.streams._settings import LOGGER_NAME
-from servicekit.streams._wire import as_text
 from servicekit.streams.correlation import HandlingScope
 from servicekit.streams.dead_letters import DeadLetterReason, entry_fields
 from servicekit.streams.errors import DeserializationError, NonRetryableError

@@ -30,11 +30,6 @@ if TYPE_CHECKING:
 TRANSIENT_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
-def as_text(value: Any) -> str:
-    """A value of a reply as text: bytes (a raw reply) are decoded, anything else str()."""
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def bulk(value: bytes) -> bytes:
     """One RESP bulk string."""
     return b"$%d\r\n%b\r\n" % (len(value), value)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from servicekit.streams._wire import as_text
+from servicekit._text import as_text
 from servicekit.streams.serialization import FIELD_DATA, FIELD_SCHEMA_VERSION, FIELD_TYPE
 
 if TYPE_CHECKING:

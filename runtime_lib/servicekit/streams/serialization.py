@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from pydantic import ValidationError
 
+from servicekit._text import as_text
 from servicekit.streams.errors import DeserializationError
 from servicekit.streams.events import BaseEvent, GenericEvent
 from servicekit.streams.registry import EventRegistry, event_registry
@@ -55,10 +56,6 @@ def encode_event(event: BaseEvent) -> tuple[str, int, bytes]:
     return event.event_type, event.schema_version, event.__pydantic_serializer__.to_json(event)
 
 
-def _text(value: bytes | str | None) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def _field(fields: Mapping[Any, Any], name: str) -> Any:
     value = fields.get(name)
     return fields.get(name.encode()) if value is None else value
@@ -84,7 +81,8 @@ def decode_event(fields: Mapping[Any, Any], registry: EventRegistry = event_regi
         cls = registry.get_raw(raw_type)
         event_type = raw_type.decode()
     else:
-        event_type, raw = _text(fields.get(FIELD_TYPE)), fields.get(FIELD_DATA)
+        raw_type, raw = fields.get(FIELD_TYPE), fields.get(FIELD_DATA)
+        event_type = None if raw_type is None else as_text(raw_type)
         cls = None if event_type is None else registry.get(event_type)
     if event_type is None or raw is None:
         raise DeserializationError("entry has no event_type or data field")
