@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from kitgen.manifest._names import show
 from kitgen.manifest._yaml import KeyPath
-from kitgen.manifest.naming import is_event_name
+from kitgen.manifest.naming import enum_class, is_event_name
 
 if TYPE_CHECKING:
     from kitgen.manifest.schema import Consumer, Entity, Event, Manifest
@@ -131,6 +131,7 @@ def check_manifest(manifest: Manifest) -> None:
                 f"'{event.name}' is already an entity; entity and event names become Python "
                 "classes and must all differ",
             )
+    _check_enum_classes(entities)
     for e_index, entity in enumerate(entities):
         for f_index, field in enumerate(entity.fields):
             if field.to is not None and field.to not in entity_names:
@@ -142,6 +143,26 @@ def check_manifest(manifest: Manifest) -> None:
     event_names = [event.name for event in manifest.events]
     for index, consumer in enumerate(manifest.consumers):
         _check_handles(consumer, ("consumers", index, "handles"), event_names)
+
+
+def _check_enum_classes(entities: Sequence[Entity]) -> None:
+    """An enum field's StrEnum (entity name + field name) is a class of its own."""
+    taken = {entity.name: f"entity '{entity.name}'" for entity in entities}
+    for entity in entities:
+        for suffix in ("Create", "Read", "Page", "Repository"):
+            taken.setdefault(entity.name + suffix, f"the {suffix} class of '{entity.name}'")
+    for e_index, entity in enumerate(entities):
+        for f_index, field in enumerate(entity.fields):
+            if field.type != "enum":
+                continue
+            name = enum_class(entity.name, field.name)
+            if name in taken:
+                raise LocatedError(
+                    ("entities", e_index, "fields", f_index, "name"),
+                    f"the enum class of '{entity.name}.{field.name}' would be '{name}', "
+                    f"the name of {taken[name]}; rename the field or the entity",
+                )
+            taken[name] = f"the enum class of '{entity.name}.{field.name}'"
 
 
 def _unique_names(section: str, noun: str, items: Sequence[Entity] | Sequence[Event]) -> None:

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from kitgen.manifest._entity_code import entity_code, field_code, on_delete
 from kitgen.manifest._literals import python_literal
 from kitgen.manifest.naming import (
     handler_function,
@@ -39,6 +40,7 @@ def to_answers(manifest: Manifest) -> dict[str, Any]:
 
 
 def _entity(manifest: Manifest, entity: Entity) -> dict[str, Any]:
+    fields = [_field(manifest, entity, field) for field in entity.fields]
     return {
         "name": entity.name,
         "module": entity.module,
@@ -47,11 +49,12 @@ def _entity(manifest: Manifest, entity: Entity) -> dict[str, Any]:
         "primary_key": entity.primary_key,
         "route": route_of(entity.name),
         "unique_together": [list(group) for group in entity.unique_together],
-        "fields": [_field(manifest, field) for field in entity.fields],
+        "fields": fields,
+        **entity_code(manifest, entity, fields),
     }
 
 
-def _field(manifest: Manifest, field: EntityField) -> dict[str, Any]:
+def _field(manifest: Manifest, entity: Entity, field: EntityField) -> dict[str, Any]:
     target = manifest.entity(field.to) if field.to is not None else None
     return {
         "name": field.name,
@@ -68,16 +71,10 @@ def _field(manifest: Manifest, field: EntityField) -> dict[str, Any]:
         "to_table": target.table_name if target else None,
         "to_schema": manifest.schema_of(target) if target else None,
         "to_pk": target.primary_key if target else None,
-        "on_delete": _on_delete(field) if target else None,
+        "on_delete": on_delete(field) if target else None,
         "default": python_literal(field.python_default()) if field.has_default else None,
+        **field_code(manifest, entity, field),
     }
-
-
-def _on_delete(field: EntityField) -> str:
-    # Unset: SET NULL for a nullable reference, RESTRICT otherwise (never a silent cascade).
-    if field.on_delete is not None:
-        return field.on_delete.upper()
-    return "SET NULL" if field.nullable else "RESTRICT"
 
 
 def _event(manifest: Manifest, event: Event) -> dict[str, Any]:

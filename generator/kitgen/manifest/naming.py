@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "enum_class",
     "handler_function",
     "is_event_name",
     "pluralize",
@@ -84,3 +85,8 @@ def is_event_name(handle: str) -> bool:
 def handler_function(group: str) -> str:
     """The handler generated for a consumer group: ``order-sync`` -> ``handle_order_sync``."""
     return "handle_" + group.replace("-", "_")
+
+
+def enum_class(entity_name: str, field_name: str) -> str:
+    """The StrEnum of an enum field: ``Product`` + ``sale_status`` -> ``ProductSaleStatus``."""
+    return entity_name + "".join(part.capitalize() for part in field_name.split("_"))

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
-from kitgen.manifest import ManifestDocument
+import pytest
+
+from kitgen.manifest import ManifestDocument, ManifestError
 from kitgen.manifest._literals import python_literal
 
 MANIFEST = """\
@@ -74,6 +77,20 @@ NO_OPTIONS: dict[str, Any] = {
 }
 
 
+# Keys computed for the templates (imports, types, ...), tested on their own below.
+CODE_KEYS = frozenset(
+    {"enum_class", "enum_members", "annotation", "column", "default_expr", "default_factory"}
+    | {"model_imports", "schema_imports", "pk_annotation", "table_args", "upsert_key"}
+)
+
+
+def _manifest_keys(item: dict[str, Any]) -> dict[str, Any]:
+    kept = {k: v for k, v in item.items() if k not in CODE_KEYS}
+    if "fields" in kept:
+        kept["fields"] = [_manifest_keys(field) for field in kept["fields"]]
+    return kept
+
+
 def _field(name: str, kind: str, **options: Any) -> dict[str, Any]:
     return {"name": name, "type": kind, **NO_OPTIONS, **options}
 
@@ -89,7 +106,7 @@ def test_answers_are_plain_json() -> None:
 
 
 def test_entities() -> None:
-    customer, item, category = _answers()["entities"]
+    customer, item, category = map(_manifest_keys, _answers()["entities"])
     assert customer == {
         "name": "Customer",
         "module": "customer",
@@ -113,7 +130,7 @@ def test_entities() -> None:
 
 
 def test_every_field_type() -> None:
-    fields = _answers()["entities"][1]["fields"]
+    fields = _manifest_keys(_answers()["entities"][1])["fields"]
     customer_ref = {
         "to": "Customer",
         "to_module": "customer",
@@ -148,6 +165,57 @@ def test_every_field_type() -> None:
             on_delete="RESTRICT",
         ),
     ]
+
+
+def test_imports_are_computed_once_as_ruff_sorts_them() -> None:
+    customer, item, _ = _answers()["entities"]
+    assert customer["model_imports"] == [
+        "import uuid",
+        "",
+        "from servicekit.database import TimestampMixin",
+        "from sqlalchemy import String, Uuid",
+        "from sqlalchemy.orm import Mapped, mapped_column",
+        "",
+        "from shop.models.base import Base",
+    ]
+    assert customer["schema_imports"] == [
+        "import uuid",
+        "from datetime import datetime",
+        "",
+        "from pydantic import BaseModel, ConfigDict, Field",
+    ]
+    models = "\n".join(item["model_imports"])
+    assert "from servicekit.database import TimestampMixin, UTCDateTime, enum_values" in models
+    assert "from sqlalchemy import (\n    ARRAY,\n    JSON,\n    BigInteger," in models
+    assert "from sqlalchemy.dialects.postgresql import JSONB" in models
+    assert item["schema_imports"][-1] == "from shop.models.order_item import OrderItemState"
+
+
+def test_derived_names_types_and_defaults() -> None:
+    customer, item, category = _answers()["entities"]
+    assert (customer["upsert_key"], item["upsert_key"], category["upsert_key"]) == (
+        ["email"],
+        ["sku", "order_ref"],
+        [],
+    )
+    assert (customer["pk_annotation"], item["pk_annotation"]) == ("uuid.UUID", "int")
+    assert item["table_args"] == ['UniqueConstraint("sku", "order_ref")', '{"schema": "sales"}']
+    code = {f["name"]: {k: f[k] for k in sorted(CODE_KEYS & set(f))} for f in item["fields"]}
+    assert code["state"] == {
+        "annotation": "OrderItemState",
+        "column": "Enum(OrderItemState, native_enum=False, values_callable=enum_values, length=5)",
+        "default_expr": "OrderItemState.DRAFT",
+        "default_factory": None,
+        "enum_class": "OrderItemState",
+        "enum_members": [["DRAFT", "draft"], ["LIVE", "live"]],
+    }
+    assert (code["sizes"]["default_factory"], code["tags"]["default_factory"]) == (
+        "list",
+        'lambda: ["x", "y"]',
+    )
+    assert code["customer_id"]["annotation"] == "uuid.UUID | None"
+    assert code["customer_id"]["column"] == 'ForeignKey("crm.customers.id", ondelete="SET NULL")'
+    assert code["extra"]["annotation"] == "Any"
 
 
 def test_defaults_are_python_literals_of_the_checked_value() -> None:
@@ -213,3 +281,28 @@ def test_manifest_conveniences() -> None:
     assert entity is not None
     assert entity.table_name == "order_items"
     assert manifest.schema_of(entity) == "sales"
+
+
+@pytest.mark.parametrize(
+    ("entities", "clash"),
+    [
+        (
+            "[{name: ProductStatus, fields: [{name: a, type: int}]},"
+            " {name: Product, fields: [{name: status, type: enum, values: [a]}]}]",
+            "'ProductStatus', the name of entity 'ProductStatus'",
+        ),
+        (
+            "[{name: Product, fields: [{name: page, type: enum, values: [a]}]}]",
+            "'ProductPage', the name of the Page class of 'Product'",
+        ),
+        (
+            "[{name: Product, fields: [{name: sale_state, type: enum, values: [a]}]},"
+            " {name: ProductSale, fields: [{name: state, type: enum, values: [a]}]}]",
+            "'ProductSaleState', the name of the enum class of 'Product.sale_state'",
+        ),
+    ],
+)
+def test_enum_class_names_must_not_collide(entities: str, clash: str) -> None:
+    text = f"manifest_version: 1\nservice: shop\npackage: shop\nentities: {entities}\n"
+    with pytest.raises(ManifestError, match=re.escape(clash)):
+        ManifestDocument(text).validate()

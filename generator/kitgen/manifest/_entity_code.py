@@ -1,0 +1,198 @@
+"""What the per-entity templates paste: Python types, columns, defaults and imports.
+
+Computed once from a validated entity, so the model and schema templates (and the tests
+template) never derive a name, a type or an import set in Jinja.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kitgen.manifest._imports import Imports, import_lines
+from kitgen.manifest._literals import python_literal
+from kitgen.manifest.naming import enum_class
+
+if TYPE_CHECKING:
+    from kitgen.manifest.schema import Entity, EntityField, Manifest
+
+__all__ = ["entity_code", "field_code", "on_delete", "pk_annotation", "upsert_key"]
+
+_MUTABLE = frozenset({"json", "list[str]", "list[int]"})
+
+# type -> (Python annotation, SQLAlchemy column type, model imports, schema imports)
+_SIMPLE: dict[str, tuple[str, str, tuple[tuple[str, str | None], ...]]] = {
+    "str": ("str", "", (("sqlalchemy", "String"),)),
+    "text": ("str", "Text()", (("sqlalchemy", "Text"),)),
+    "int": ("int", "Integer()", (("sqlalchemy", "Integer"),)),
+    "bigint": ("int", "BigInteger()", (("sqlalchemy", "BigInteger"),)),
+    "float": ("float", "Double()", (("sqlalchemy", "Double"),)),
+    "decimal": ("Decimal", "", (("sqlalchemy", "Numeric"),)),
+    "bool": ("bool", "Boolean()", (("sqlalchemy", "Boolean"),)),
+    "date": ("date", "Date()", (("sqlalchemy", "Date"),)),
+    "datetime": ("datetime", "UTCDateTime()", (("servicekit.database", "UTCDateTime"),)),
+    "uuid": ("uuid.UUID", "Uuid()", (("sqlalchemy", "Uuid"),)),
+    "json": (
+        "Any",
+        'JSON().with_variant(JSONB(), "postgresql")',
+        (("sqlalchemy", "JSON"), ("sqlalchemy.dialects.postgresql", "JSONB")),
+    ),
+    "list[str]": (
+        "list[str]",
+        'ARRAY(Text()).with_variant(JSON(), "sqlite")',
+        (("sqlalchemy", "ARRAY"), ("sqlalchemy", "Text"), ("sqlalchemy", "JSON")),
+    ),
+    "list[int]": (
+        "list[int]",
+        'ARRAY(BigInteger()).with_variant(JSON(), "sqlite")',
+        (("sqlalchemy", "ARRAY"), ("sqlalchemy", "BigInteger"), ("sqlalchemy", "JSON")),
+    ),
+}
+
+# The imports a Python annotation needs, in models and schemas alike.
+_TYPE_IMPORTS: dict[str, tuple[str, str | None]] = {
+    "Decimal": ("decimal", "Decimal"),
+    "date": ("datetime", "date"),
+    "datetime": ("datetime", "datetime"),
+    "uuid.UUID": ("uuid", None),
+    "Any": ("typing", "Any"),
+}
+
+
+def pk_annotation(primary_key: str) -> str:
+    return "uuid.UUID" if primary_key == "uuid" else "int"
+
+
+def field_code(manifest: Manifest, entity: Entity, field: EntityField) -> dict[str, Any]:
+    """``enum_class``, ``enum_members``, ``annotation``, ``column``, ``default_expr`` and
+    ``default_factory`` of one field (see docs/manifest.md, "For template authors")."""
+    kind = field.type
+    enum_name = enum_class(entity.name, field.name) if kind == "enum" else None
+    values = list(field.values or [])
+    if enum_name is not None:
+        base, column = enum_name, _enum_column(enum_name, values)
+    elif kind == "fk":
+        target = manifest.entity(field.to or "")
+        assert target is not None  # checked by the manifest's references
+        schema = manifest.schema_of(target)
+        table = f"{schema}.{target.table_name}" if schema else target.table_name
+        base = pk_annotation(target.primary_key)
+        column = f'ForeignKey("{table}.id", ondelete="{on_delete(field)}")'
+    else:
+        base, column, _ = _SIMPLE[kind]
+        if kind == "str":
+            column = f"String({field.resolved_max_length})"
+        elif kind == "decimal":
+            column = f"Numeric({field.resolved_precision}, {field.resolved_scale})"
+    default_expr = default_factory = None
+    if field.has_default:
+        value = field.python_default()
+        if kind in _MUTABLE:
+            default_factory = _factory(value)
+        elif enum_name is not None and value is not None:
+            default_expr = f"{enum_name}.{str(value).upper()}"
+        else:
+            default_expr = python_literal(value)
+    return {
+        "enum_class": enum_name,
+        "enum_members": [[value.upper(), value] for value in values] if enum_name else None,
+        "annotation": f"{base} | None" if field.nullable and kind != "json" else base,
+        "column": column,
+        "default_expr": default_expr,
+        "default_factory": default_factory,
+    }
+
+
+def on_delete(field: EntityField) -> str:
+    # Unset: SET NULL for a nullable reference, RESTRICT otherwise (never a silent cascade).
+    if field.on_delete is not None:
+        return field.on_delete.upper()
+    return "SET NULL" if field.nullable else "RESTRICT"
+
+
+def _enum_column(name: str, values: list[str]) -> str:
+    length = max(len(value) for value in values)
+    return f"Enum({name}, native_enum=False, values_callable=enum_values, length={length})"
+
+
+def _factory(value: Any) -> str:
+    if value in ([], {}):
+        return type(value).__name__
+    return "lambda: " + python_literal(value)
+
+
+def upsert_key(entity: Entity) -> list[str]:
+    """The columns ``PUT`` upserts on: the first unique field, else the first group."""
+    unique = [field.name for field in entity.fields if field.unique]
+    if unique:
+        return unique[:1]
+    return list(entity.unique_together[0]) if entity.unique_together else []
+
+
+def entity_code(manifest: Manifest, entity: Entity, fields: list[dict[str, Any]]) -> dict[str, Any]:
+    """``model_imports``, ``schema_imports``, ``pk_annotation``, ``table_args``, ``upsert_key``."""
+    package = manifest.package
+    return {
+        "model_imports": import_lines(_model_imports(entity, fields, package), package),
+        "schema_imports": import_lines(_schema_imports(entity, fields, package), package),
+        "pk_annotation": pk_annotation(entity.primary_key),
+        "table_args": _table_args(entity, manifest.schema_of(entity)),
+        "upsert_key": upsert_key(entity),
+    }
+
+
+def _annotation_imports(entity: Entity, fields: list[dict[str, Any]]) -> Imports:
+    imports: Imports = set()
+    for annotation in [pk_annotation(entity.primary_key)] + [f["annotation"] for f in fields]:
+        found = _TYPE_IMPORTS.get(annotation.removesuffix(" | None"))
+        if found:
+            imports.add(found)
+    return imports
+
+
+def _model_imports(entity: Entity, fields: list[dict[str, Any]], package: str) -> Imports:
+    imports = _annotation_imports(entity, fields)
+    imports |= {
+        (f"{package}.models.base", "Base"),
+        ("servicekit.database", "TimestampMixin"),
+        ("sqlalchemy.orm", "Mapped"),
+        ("sqlalchemy.orm", "mapped_column"),
+        ("sqlalchemy", "Identity" if entity.primary_key == "int" else "Uuid"),
+    }
+    for field in entity.fields:
+        if field.type == "enum":
+            imports |= {("enum", "StrEnum"), ("sqlalchemy", "Enum")}
+            imports.add(("servicekit.database", "enum_values"))
+        elif field.type == "fk":
+            imports.add(("sqlalchemy", "ForeignKey"))
+        else:
+            imports.update(_SIMPLE[field.type][2])
+            if field.type == "uuid":
+                imports.add(("sqlalchemy", "Uuid"))
+    if entity.unique_together:
+        imports.add(("sqlalchemy", "UniqueConstraint"))
+    return imports
+
+
+def _schema_imports(entity: Entity, fields: list[dict[str, Any]], package: str) -> Imports:
+    imports = _annotation_imports(entity, fields)
+    imports |= {("datetime", "datetime"), ("pydantic", "BaseModel"), ("pydantic", "ConfigDict")}
+    if any(
+        _uses_pydantic_field(field, code) for field, code in zip(entity.fields, fields, strict=True)
+    ):
+        imports.add(("pydantic", "Field"))
+    module = f"{package}.models.{entity.module}"
+    imports |= {(module, code["enum_class"]) for code in fields if code["enum_class"]}
+    return imports
+
+
+def _uses_pydantic_field(field: EntityField, code: dict[str, Any]) -> bool:
+    # Field(...) carries the str and decimal limits and every default_factory.
+    return field.type in ("str", "decimal") or code["default_factory"] is not None
+
+
+def _table_args(entity: Entity, schema: str | None) -> list[str]:
+    args = [
+        "UniqueConstraint(" + ", ".join(f'"{name}"' for name in group) + ")"
+        for group in entity.unique_together
+    ]
+    return args + ([f'{{"schema": "{schema}"}}'] if schema else [])
