@@ -59,7 +59,7 @@ def _workdir(workdir: Path | None) -> Path:
     return (workdir or cache_dir() / "fleet").resolve()
 
 
-def _progress(total: int, what: str) -> Progress:
+def _progress(what: str) -> Progress:
     return Progress(
         TextColumn(what),
         BarColumn(),
@@ -128,7 +128,7 @@ def status(
     if as_json and markdown:
         raise UserError("--json and --markdown exclude each other")
     _, entries = _selected(inventory, select, only)
-    with _progress(len(entries), "reading") as progress:
+    with _progress("reading") as progress:
         task = progress.add_task("status", total=len(entries))
         statuses = fleet_status(
             entries,
@@ -199,7 +199,7 @@ def update(
         verify=verify,
         open_pr=open_pr and not dry_run,
     )
-    with _progress(len(entries), "updating") as progress:
+    with _progress("updating") as progress:
         task = progress.add_task("update", total=len(entries))
 
         def finished(service_report: object) -> None:

@@ -83,8 +83,10 @@ class Checkout:
     def branch_tip(self, branch: str) -> str | None:
         """The commit of ``branch`` here, else on the remote; ``None`` when neither has it."""
         for ref in (f"refs/heads/{branch}", f"refs/remotes/origin/{branch}"):
-            if succeeds(self.repo, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}"):
-                return git(self.repo, "rev-parse", f"{ref}^{{commit}}").strip()
+            try:
+                return git(self.repo, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}").strip()
+            except GitError:
+                continue
         return None
 
 

@@ -40,6 +40,7 @@ class ServiceTask:
     template_dir: Path
     target: Release | None
     options: UpdateOptions
+    recorded_commit: str  # `_commit` of the base branch's answers, read by the parent
 
 
 def update_service(task: ServiceTask) -> ServiceReport:
@@ -47,27 +48,20 @@ def update_service(task: ServiceTask) -> ServiceReport:
     checkout = task.checkout
     entry = checkout.entry
     report = ServiceReport(entry.name, entry.location, Outcome.FAILED, dry_run=task.options.dry_run)
-    stage = "inspect"
     try:
         _update(task, report)
     except UserError as exc:
-        report.outcome, report.stage, report.reason = (
-            Outcome.FAILED,
-            report.stage or stage,
-            str(exc),
-        )
+        _finish(report, Outcome.FAILED, report.stage or "inspect", str(exc))
     except Exception as exc:  # one service's bug must not stop the fleet
-        report.outcome = Outcome.FAILED
-        report.stage = report.stage or stage
-        report.reason = f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"
+        reason = f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"
+        _finish(report, Outcome.FAILED, report.stage or "inspect", reason)
     return report
 
 
 def _update(task: ServiceTask, report: ServiceReport) -> None:
     checkout, options, target = task.checkout, task.options, task.target
     history = TemplateHistory(task.template_source, task.template_dir)
-    answers = checkout.answers()
-    current = str(answers.get("_commit") or "")
+    current = task.recorded_commit
     report.from_version = current or None
     if target is None:
         _finish(report, Outcome.FAILED, "template", f"the template has no release {options.to}")

@@ -103,7 +103,8 @@ def _plan(
         target = history.latest() if options.to == "latest" else history.release(options.to)
     except UserError as exc:
         return decided(Outcome.FAILED, "template", str(exc))
-    return ServiceTask(checkout, source, history.git_dir, target, options)
+    commit = str(answers.get("_commit") or "")
+    return ServiceTask(checkout, source, history.git_dir, target, options, commit)
 
 
 def _require_known_target(tasks: list[ServiceTask], to: str) -> None:
