@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 
 from servicekit.streams._client import ClientSlot
 from servicekit.streams._wire import TRANSIENT_ERRORS, bulk, round_trip
+from servicekit.streams.backoff import Exponential
 from servicekit.streams.correlation import get_causation_id, get_correlation_id
 from servicekit.streams.errors import EmitError, StreamsConfigurationError
 from servicekit.streams.serialization import (
@@ -80,6 +81,9 @@ class EventEmitter(ClientSlot):
         self.maxlen = maxlen
         self.max_retries = max_retries
         self.retry_delay = retry_delay
+        # Retry n waits retry_delay * 2 ** (n - 1): Exponential's first step is 2 * initial.
+        # No jitter: a producer retrying alone gains nothing from spreading its retries.
+        self._backoff = Exponential(initial=retry_delay / 2, jitter=False)
         # Everything of an XADD but the three field values is the same for every event:
         # pack it once (the array header counts the six field arguments that follow).
         head = [b"XADD", stream.encode(), b"*"]
@@ -141,8 +145,8 @@ class EventEmitter(ClientSlot):
                         f"could not append {len(commands)} event(s) to {self.stream!r} "
                         f"after {attempt + 1} attempts: {exc}"
                     ) from exc
-                delay = self.retry_delay * 2**attempt
                 attempt += 1
+                delay = self._backoff(attempt)
                 logger.warning(
                     "emit to %r failed (%s); retry %d in %.2fs", self.stream, exc, attempt, delay
                 )

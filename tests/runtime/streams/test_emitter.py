@@ -145,16 +145,22 @@ def closed_port() -> int:
         return port  # closed again when the block ends: nothing listens there
 
 
-async def test_connection_failures_are_retried_then_raise_emit_error() -> None:
+async def test_connection_failures_are_retried_then_raise_emit_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     # redis-py's own retries are switched off so the emitter's are the only ones.
     client = redis.asyncio.Redis(
         port=closed_port(), socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
     )
-    emitter = EventEmitter(client, stream="unused", max_retries=2, retry_delay=0.01)
+    emitter = EventEmitter(client, stream="unused", max_retries=3, retry_delay=0.01)
     try:
-        with pytest.raises(EmitError, match="after 3 attempts") as caught:
+        logs = caplog.at_level("WARNING", logger="servicekit.streams.emitter")
+        with logs, pytest.raises(EmitError, match="after 4 attempts") as caught:
             await emitter.emit(SkEmOrderPlaced(order_id="o"))
         assert isinstance(caught.value.__cause__, redis.ConnectionError)
+        # The delay starts at retry_delay and doubles with each retry.
+        delays = [record.getMessage().rsplit(" in ", 1)[1] for record in caplog.records]
+        assert delays == ["0.01s", "0.02s", "0.04s"]
         with pytest.raises(EmitError):
             await emitter.emit([SkEmOrderPlaced(order_id="a"), SkEmOrderPlaced(order_id="b")])
     finally:
