@@ -51,9 +51,13 @@ def git(cwd: Path, *args: str, timeout: float = 300, detach: bool = False) -> st
     except subprocess.TimeoutExpired:
         raise GitError(f"git {' '.join(args)} timed out after {timeout:.0f} s in {cwd}") from None
     if result.returncode != 0:
-        detail = " ".join((result.stderr or result.stdout).split())
+        detail = " ".join((result.stderr or result.stdout).split()) or _status(result.returncode)
         raise GitError(f"git {' '.join(args)} failed in {cwd}: {detail}")
     return result.stdout
+
+
+def _status(returncode: int) -> str:
+    return f"killed by signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
 
 
 def succeeds(cwd: Path, *args: str) -> bool:

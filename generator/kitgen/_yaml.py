@@ -10,6 +10,7 @@ of the file's :class:`FileKind` (``service.yaml``: a manifest; ``fleet.yaml``: a
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,9 +18,10 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.composer import Composer
+from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent, NodeEvent
-from ruamel.yaml.nodes import Node
+from ruamel.yaml.nodes import Node, ScalarNode
 from ruamel.yaml.reader import ReaderError
 
 from kitgen.errors import FileError
@@ -108,6 +110,36 @@ class _StrictComposer(Composer):
         return super().compose_node(parent, index)
 
 
+class _StrictConstructor(RoundTripConstructor):
+    """A constructor whose value errors carry the value's place in the file.
+
+    ruamel converts an explicitly tagged scalar itself (``!!int "abc"``, ``!!bool maybe``)
+    and lets Python's ``ValueError``/``KeyError`` escape without a position; an integer
+    past Python's digit limit fails the same way.
+    """
+
+    def construct_non_recursive_object(self, node: Any, tag: str | None = None) -> Any:
+        try:
+            return super().construct_non_recursive_object(node, tag)
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:
+            raise _Refused(problem=_unreadable(node, exc), problem_mark=node.start_mark) from None
+
+
+def _unreadable(node: Node, exc: Exception) -> str:
+    """Why the value at ``node`` cannot be read, in the file's terms."""
+    tag = str(node.tag).replace(_STANDARD, "!!", 1)
+    if not isinstance(node, ScalarNode):
+        return f"a {tag} value cannot be read here"
+    text = str(node.value)
+    if "integer string conversion" in str(exc):
+        return (
+            f"an integer of {len(text)} characters is too long; "
+            f"at most {sys.get_int_max_str_digits()} digits"
+        )
+    expected = {"!!int": "an integer", "!!float": "a number", "!!bool": "true or false"}
+    return f"{show(text)} is not {expected.get(tag, 'a valid ' + tag)} (tag {tag})"
+
+
 def new_yaml(noun: str = "manifest") -> YAML:
     """A round-trip YAML instance with kitgen's restrictions and output style."""
     yaml = YAML(typ="rt")
@@ -117,6 +149,7 @@ def new_yaml(noun: str = "manifest") -> YAML:
 
     Composer.noun = noun
     yaml.Composer = Composer
+    yaml.Constructor = _StrictConstructor
     yaml.allow_duplicate_keys = False
     yaml.max_depth = MAX_DEPTH
     yaml.width = 4096  # never wrap: an item written by kitgen stays on its lines
@@ -193,7 +226,7 @@ def parse(text: str, file: str, kind: FileKind) -> tuple[CommentedMap, Node]:
             line=line,
             column=column,
         ) from None
-    except (YAMLError, ValueError) as exc:  # e.g. an integer past Python's digit limit
+    except (YAMLError, ValueError) as exc:  # anything else ruamel refuses without a place
         detail = " ".join(str(exc).split())[:200]
         raise kind.error(f"cannot read the file: {detail}", file=file, line=1, column=1) from None
     if not isinstance(data, CommentedMap) or not isinstance(node, Node):

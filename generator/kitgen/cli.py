@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import signal
 import sys
 import tempfile
 import traceback
@@ -13,10 +15,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import click
 import typer
-from rich.console import Console
 
 from kitgen import __version__
-from kitgen._console import printable, safe
+from kitgen._console import printable, say, tell
+from kitgen._signals import interrupt_once
 from kitgen.errors import UserError
 
 if TYPE_CHECKING:
@@ -30,8 +32,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-_stderr = Console(stderr=True, highlight=False, soft_wrap=True)
-
 from kitgen._fleet_cli import fleet_app  # noqa: E402 - after `app`, which it extends
 
 app.add_typer(fleet_app, name="fleet")
@@ -62,7 +62,7 @@ def _warnings_as_messages() -> Iterator[None]:
             yield
         finally:
             for warning in caught:
-                _stderr.print(f"[yellow]warning:[/] {safe(warning.message, one_line=True)}")
+                tell("warning:", warning.message, style="yellow")
 
 
 def _parse_data(pairs: list[str]) -> dict[str, str]:
@@ -73,6 +73,52 @@ def _parse_data(pairs: list[str]) -> dict[str, str]:
             raise UserError(f"--data expects KEY=VALUE, got {pair!r}")
         data[key] = value
     return data
+
+
+# The words a yes/no answer may be; Copier itself reads any other word as "yes".
+_YES = frozenset({"true", "yes", "y", "on", "1"})
+_NO = frozenset({"false", "no", "n", "off", "0"})
+
+
+def _typed_answers(
+    data: dict[str, str], template: str | None, vcs_ref: str | None
+) -> dict[str, Any]:
+    """``--data`` answers with yes/no questions answered strictly (``maybe`` is refused)."""
+    if not data:
+        return {}
+    yes_no = _yes_no_questions(template, vcs_ref)
+    return {key: _yes_or_no(key, value) if key in yes_no else value for key, value in data.items()}
+
+
+def _yes_or_no(key: str, value: str) -> bool:
+    word = value.strip().lower()
+    if word in _YES or word in _NO:
+        return word in _YES
+    raise UserError(f"--data {key}={value}: {key} is a yes/no question; answer true or false")
+
+
+def _yes_no_questions(template: str | None, vcs_ref: str | None) -> set[str]:
+    """The template's questions of type bool (declared, or inferred from a bool default)."""
+    from copier._main import Worker
+
+    from kitgen.scaffold import _copier_errors  # the one mapping of Copier's errors
+    from kitgen.template import checked_location, checked_ref, template_source
+
+    source = checked_location(template_source(template))
+    if vcs_ref is not None:
+        checked_ref(vcs_ref, what="--vcs-ref")
+    with _copier_errors(), Worker(src_path=source, vcs_ref=vcs_ref, quiet=True) as worker:
+        questions = worker.template.questions_data
+    return {name for name, question in questions.items() if _is_yes_no(question)}
+
+
+def _is_yes_no(question: object) -> bool:
+    """A question is a dict (``type``, ``default``, ...) or, in short form, its default."""
+    if not isinstance(question, dict):
+        return isinstance(question, bool)
+    return question.get("type") == "bool" or (
+        "type" not in question and isinstance(question.get("default"), bool)
+    )
 
 
 DataOption = Annotated[
@@ -104,15 +150,17 @@ def new(
     """Create a service from the template (a thin wrapper over `copier copy`)."""
     from kitgen.scaffold import new_service
 
+    if destination.exists() and not destination.is_dir():
+        raise UserError(f"{destination} exists and is not a directory: choose a new path")
     with _warnings_as_messages():
         created = new_service(
             destination,
-            data=_parse_data(data or []),
+            data=_typed_answers(_parse_data(data or []), template, vcs_ref),
             defaults=defaults,
             template=template,
             vcs_ref=vcs_ref,
         )
-    typer.echo(f"created {printable(created)}")
+    say(f"created {created}")
 
 
 @app.command()
@@ -121,16 +169,18 @@ def update(
     vcs_ref: RefOption = None,
 ) -> None:
     """Update a service to a newer template version; exit 1 when conflicts remain."""
+    from kitgen._permissions import require_writable
     from kitgen.scaffold import update_service
 
+    require_writable(path.resolve())
     with _warnings_as_messages():
         result = update_service(path, vcs_ref=vcs_ref)
     if result.clean:
-        typer.echo(f"updated {printable(path)}")
+        say(f"updated {path}")
         return
-    _stderr.print(f"[bold yellow]conflicts[/] in {safe(path)}; resolve them, then commit:")
+    tell("conflicts", f"in {path}; resolve them, then commit:", style="bold yellow")
     for name in result.conflicts:
-        _stderr.print(f"  {safe(name)}")
+        tell("  conflict:", name, style="yellow")
     raise typer.Exit(1)
 
 
@@ -254,10 +304,10 @@ def check(path: PathOption = Path(".")) -> None:
 
     problems = ServiceProject(path).drift()
     if not problems:
-        typer.echo("no drift: manifest, recorded answers, runtime and migrations agree")
+        say("no drift: manifest, recorded answers, runtime and migrations agree")
         return
     for problem in problems:
-        _stderr.print(f"[bold yellow]drift:[/] {safe(problem, one_line=True)}")
+        tell("drift:", problem, style="bold yellow")
     raise typer.Exit(1)
 
 
@@ -265,27 +315,32 @@ def _change(
     path: Path, change: str, dry_run: bool, edit: Callable[[ManifestDocument], None]
 ) -> None:
     """Edit the manifest in memory, then render it into the service (or preview it)."""
+    from kitgen._permissions import require_writable
     from kitgen.service import ServiceProject
 
     project = ServiceProject(path)
-    document = project.document()
-    edit(document)
-    _report(project.apply(document, change=change, dry_run=dry_run), dry_run)
+    with project.lock():  # the manifest read and the writes belong to one run
+        if not dry_run:
+            require_writable(project.root)
+        document = project.document()
+        edit(document)
+        outcome = project.apply(document, change=change, dry_run=dry_run)
+    _report(outcome, dry_run)
 
 
 def _report(outcome: Outcome, dry_run: bool) -> None:
     if dry_run:
-        typer.echo(outcome.diff or "nothing would change")
-        typer.echo("dry run: nothing was written")
+        say(outcome.diff or "nothing would change")
+        say("dry run: nothing was written")
         return
     if not outcome.changed:
-        typer.echo("nothing changed")
+        say("nothing changed")
         return
     for name in outcome.changed:
-        typer.echo(f"  {name}")
+        say(f"  {name}")
     if outcome.migration:
-        typer.echo(f"migration: {outcome.migration}")
-    typer.echo("review with `git diff`, then commit")
+        say(f"migration: {outcome.migration}")
+    say("review with `git diff`, then commit")
 
 
 # Exit codes, decided here and nowhere else (documented in docs/kitgen.md).
@@ -311,29 +366,35 @@ _USAGE_ERRORS: tuple[type[Exception], ...] = (
 
 def run(args: list[str] | None = None) -> int:
     """Run the CLI and map every way it can end to an exit code."""
+    # The first Ctrl-C (or SIGTERM) stops kitgen; more cannot cut its clean-up short.
+    with interrupt_once():
+        return _run(args)
+
+
+def _run(args: list[str] | None) -> int:
     try:
         result = app(args=args, prog_name="kitgen", standalone_mode=False)
     except _EXITS as exc:
         result = int(getattr(exc, "exit_code", EXIT_OK))
     except _INTERRUPTS:
-        _stderr.print("[bold red]interrupted[/]")
-        return EXIT_INTERRUPTED
+        result = EXIT_INTERRUPTED
     except _USAGE_ERRORS as exc:  # Click's parameter and usage errors: it words them
-        exc.show()  # type: ignore[attr-defined]
+        words = io.StringIO()
+        exc.show(file=words)  # type: ignore[attr-defined]
+        sys.stderr.write(printable(words.getvalue()))
         return EXIT_USER_ERROR
-    except UserError as exc:
-        _stderr.print(f"[bold red]error:[/] {safe(exc, one_line=True)}")
+    except UserError as exc:  # every message is escaped here: no caller can forget
+        tell("error:", exc)
         return EXIT_USER_ERROR
     except Exception:
         log = _write_traceback()
-        _stderr.print(
-            f"[bold red]internal error:[/] {safe(_last_line(), one_line=True)}; this is a bug "
-            f"in kitgen. The traceback is in {safe(log)}"
+        tell(
+            "internal error:", f"{_last_line()}; this is a bug in kitgen. The traceback is in {log}"
         )
         return EXIT_INTERNAL_ERROR
     code = result if isinstance(result, int) else EXIT_OK
     if code == EXIT_INTERRUPTED:  # Typer turns Ctrl-C inside a command into exit code 130
-        _stderr.print("[bold red]interrupted[/]")
+        tell("interrupted")
     return code
 
 
@@ -361,4 +422,6 @@ def _write_traceback() -> Path:
 
 def main() -> None:
     """Console-script entry point."""
-    sys.exit(run())
+    code = run()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run is over: nothing left to interrupt
+    sys.exit(code)

@@ -16,6 +16,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from kitgen.errors import UserError
 from servicekit import ServiceKitError
 
@@ -27,6 +31,14 @@ class MigrationError(UserError):
     """Alembic failed while kitgen was writing or checking a revision."""
 
 
+class DatabaseUrlError(UserError):
+    """``$DATABASE_URL`` is set but names no Postgres kitgen can use.
+
+    Not a :class:`MigrationError`: ``kitgen check`` reports a missing Postgres as a
+    finding, but a broken setting is the user's to fix (exit 2).
+    """
+
+
 def service_python(root: Path) -> str:
     """The interpreter that runs the service's tools: its ``.venv`` if it has one."""
     local = root / ".venv" / "bin" / "python"
@@ -35,20 +47,51 @@ def service_python(root: Path) -> str:
 
 @contextmanager
 def scratch_database() -> Iterator[str]:
-    """A throwaway, empty Postgres database (found or started as testgres does)."""
+    """A throwaway, empty Postgres database (found or started as testgres does).
+
+    A server started for it is stopped on every way out, a failed connection included.
+    """
     from servicekit.testgres import DatabaseFactory, resolve_postgres
 
     try:
         server = resolve_postgres()
     except ServiceKitError as exc:
         raise MigrationError(f"migrations are written and checked on a Postgres: {exc}") from exc
-    factory = DatabaseFactory(server.url)
     try:
-        name = factory.create_empty()
-        yield factory.url(name).render_as_string(hide_password=False)
+        with _connection_errors(server.url, explicit=server.source == "explicit URL"):
+            factory = DatabaseFactory(server.url)
+        try:
+            with _connection_errors(server.url, explicit=server.source == "explicit URL"):
+                name = factory.create_empty()
+            yield factory.url(name).render_as_string(hide_password=False)
+        finally:
+            factory.close()
     finally:
-        factory.close()
         server.close()
+
+
+@contextmanager
+def _connection_errors(url: str, *, explicit: bool) -> Iterator[None]:
+    """A URL that does not parse, a server that does not answer or refuses to create a
+    database: a :class:`UserError` naming ``DATABASE_URL`` when the user set it."""
+    try:
+        yield
+    except (ArgumentError, ValueError, psycopg.Error) as exc:
+        detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+        if explicit:
+            raise DatabaseUrlError(
+                f"DATABASE_URL={_shown_url(url)} is not a Postgres kitgen can use for its "
+                f"throwaway migration database: {detail}; fix or unset DATABASE_URL"
+            ) from None
+        raise MigrationError(f"cannot use the Postgres at {_shown_url(url)}: {detail}") from None
+
+
+def _shown_url(url: str) -> str:
+    """``url`` without its password, or quoted as given when it is not a URL at all."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return repr(url[:80])
 
 
 def _alembic(root: Path, python: str, database_url: str, *args: str) -> str:

@@ -1,7 +1,16 @@
-"""Creating services from the template and updating them: kitgen's wrapper over Copier."""
+"""Creating services from the template and updating them: kitgen's wrapper over Copier.
+
+Before Copier runs, kitgen checks what Copier would take from the service's committed
+files: the template location and commit in the answers (they reach git's command line)
+and symlinks (Copier writes through them). Copier's temporary clones live in a private
+directory that is removed however the call ends.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -9,11 +18,19 @@ from pathlib import Path
 from typing import Any
 
 import copier
+import yaml as pyyaml  # type: ignore[import-untyped]  # Copier parses answers with it
 from copier.errors import ConfigFileError, PathError, UnsafeTemplateError, UserMessageError
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
-from kitgen._git import conflicted_paths, repository_root, require_clean
+from kitgen._git import conflicted_paths, git, repository_root, require_clean
+from kitgen._locks import exclusive
+from kitgen._signals import uninterruptible
 from kitgen.errors import UserError
-from kitgen.template import template_source
+from kitgen.template import checked_location, checked_ref, template_source
+
+ANSWERS_FILE = ".copier-answers.yml"
+LOCK_WAIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -39,8 +56,10 @@ def new_service(
     """Render the template into ``destination`` (which must not exist or be empty)."""
     if destination.exists() and any(destination.iterdir()):
         raise UserError(f"{destination} already exists and is not empty")
-    source = template_source(template)
-    with _copier_errors():
+    source = checked_location(template_source(template))
+    if vcs_ref is not None:
+        checked_ref(vcs_ref, what="--vcs-ref")
+    with _copier_errors(), _private_tempdir():
         copier.run_copy(
             source,
             destination,
@@ -66,9 +85,29 @@ def update_service(
     """
     if repository_root(path) is None:
         raise UserError(f"{path} is not inside a git repository: commit the service first")
-    require_clean(path)
-    rerender(path, data=data or {}, vcs_ref=vcs_ref)
-    return UpdateResult(path, conflicted_paths(path))
+    with service_lock(path):
+        require_clean(path)
+        rerender(path, data=data or {}, vcs_ref=vcs_ref)
+        return UpdateResult(path, conflicted_paths(path))
+
+
+@contextmanager
+def service_lock(path: Path) -> Iterator[None]:
+    """One writing kitgen at a time in the work tree at ``path``.
+
+    The lock file lives in the repository's git directory (``.git/kitgen.lock``), where
+    it is never committed. A second run waits a few seconds, then is refused.
+    """
+    git_dir = Path(git(path, "rev-parse", "--absolute-git-dir").strip())
+    with exclusive(
+        git_dir / "kitgen.lock",
+        wait=LOCK_WAIT_SECONDS,
+        busy=lambda holder: (
+            f"another kitgen is running in {path.resolve()} ({holder}): "
+            "wait for it to finish, then run again"
+        ),
+    ):
+        yield
 
 
 def rerender(
@@ -83,7 +122,10 @@ def rerender(
     Local edits are re-applied on top of the new rendering; overlaps become inline
     conflict markers (``--conflict rej`` would move nearby edits into ``.rej`` files).
     """
-    with _copier_errors(failure):
+    if isinstance(vcs_ref, str):
+        checked_ref(vcs_ref, what="--vcs-ref")
+    require_safe_to_render(path)
+    with _copier_errors(failure), _private_tempdir():
         copier.run_update(
             path,
             data=data,
@@ -97,6 +139,65 @@ def rerender(
         )
 
 
+def require_safe_to_render(path: Path, *, regular: tuple[str, ...] = (ANSWERS_FILE,)) -> None:
+    """A :class:`UserError` when rendering into ``path`` could run or write anything the
+    service's committed files smuggle in: see :func:`_require_safe_answers` and
+    :func:`_require_contained`. The files named in ``regular`` must not be symlinks."""
+    _require_contained(path.resolve(), regular)
+    _require_safe_answers(path)
+
+
+def _require_contained(root: Path, regular: tuple[str, ...]) -> None:
+    """Copier (and kitgen) write files in place, following symlinks: a committed symlink
+    that leads out of the service would have a file elsewhere rewritten."""
+    for name in regular:
+        if (root / name).is_symlink():
+            raise UserError(
+                f"{name} is a symlink: kitgen writes it in place; replace it with a regular file"
+            )
+    listed = git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    for name in filter(None, listed.split("\0")):
+        entry = root / name
+        if entry.is_symlink() and not entry.resolve().is_relative_to(root):
+            raise UserError(
+                f"{name} is a symlink leading outside the service ({os.readlink(entry)}): "
+                "kitgen would write through it; replace it with a regular file or directory"
+            )
+
+
+def _require_safe_answers(path: Path) -> None:
+    """The recorded template location and commit are given to git by Copier: check them."""
+    answers_file = path / ANSWERS_FILE
+    if not answers_file.is_file():
+        return  # Copier says what is missing
+    try:
+        answers = YAML(typ="safe", pure=True).load(answers_file.read_text(encoding="utf-8"))
+    except (YAMLError, UnicodeDecodeError) as exc:
+        raise UserError(f"{ANSWERS_FILE} is not valid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(answers, dict):
+        raise UserError(f"{ANSWERS_FILE} is not a mapping: restore it from git")
+    source, commit = answers.get("_src_path"), answers.get("_commit")
+    if source is not None:
+        checked_location(str(source), what=f"{ANSWERS_FILE}: _src_path")
+    if commit is not None:
+        checked_ref(str(commit), what=f"{ANSWERS_FILE}: _commit")
+
+
+@contextmanager
+def _private_tempdir() -> Iterator[None]:
+    """Copier's temporary clones and renderings go in a directory of this call's own,
+    removed on every way out (a second Ctrl-C included)."""
+    private = tempfile.mkdtemp(prefix="kitgen-copier-")
+    previous = tempfile.tempdir
+    tempfile.tempdir = private
+    try:
+        yield
+    finally:
+        tempfile.tempdir = previous
+        with uninterruptible():
+            shutil.rmtree(private, ignore_errors=True)
+
+
 @contextmanager
 def _copier_errors(prefix: str = "") -> Iterator[None]:
     """Copier's user-facing failures (invalid answers, bad refs or paths, a template that
@@ -106,13 +207,39 @@ def _copier_errors(prefix: str = "") -> Iterator[None]:
         yield
     except _COPIER_USER_ERRORS as exc:
         raise UserError(f"{prefix}{exc}") from exc
+    except OSError as exc:  # the file system refused a write: a read-only or odd path
+        if exc.filename is None:
+            raise
+        raise UserError(f"{prefix}cannot write {exc.filename}: {exc.strerror}") from exc
+    except AssertionError as exc:
+        in_the_way = _directory_rendered_as_file(exc)
+        if in_the_way is None:
+            raise
+        raise UserError(
+            f"{prefix}{in_the_way} is a directory, but the template renders a file there: "
+            "move the directory away, commit, and run again"
+        ) from exc
 
 
-# ValueError: Copier's wording for invalid answers and template locations.
+def _directory_rendered_as_file(exc: AssertionError) -> str | None:
+    """The path of Copier's one user-caused assertion: it meets a directory where it
+    renders a file (``assert is_dir`` in ``Worker._render_allowed``, copier 9.x)."""
+    trace = exc.__traceback__
+    while trace is not None:
+        frame = trace.tb_frame
+        if frame.f_code.co_name == "_render_allowed" and "dst_relpath" in frame.f_locals:
+            return str(frame.f_locals["dst_relpath"])
+        trace = trace.tb_next
+    return None
+
+
+# ValueError: Copier's wording for invalid answers and template locations. PyYAML's
+# errors: a `-d entities=...` answer that is not YAML (Copier parses yaml answers with it).
 _COPIER_USER_ERRORS = (
     UserMessageError,
     UnsafeTemplateError,
     ConfigFileError,
     PathError,
     ValueError,
+    pyyaml.YAMLError,
 )

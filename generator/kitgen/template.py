@@ -63,9 +63,7 @@ class TemplateHistory:
     @classmethod
     def prepare(cls, source: str, cache: Path, *, base: Path | None = None) -> TemplateHistory:
         """The history of ``source`` (a path or git URL), fetched afresh when remote."""
-        if source.startswith("-"):
-            raise UserError(f"template location {source!r} is not a path or git URL")
-        url = git_url(source)
+        url = git_url(checked_location(source))
         local = Path(url).expanduser()
         local = local if local.is_absolute() else (base or Path.cwd()) / local
         if "://" not in url and local.is_dir():
@@ -147,6 +145,33 @@ class TemplateHistory:
         return notes
 
 
+def checked_location(source: str, *, what: str = "template location") -> str:
+    """``source`` when git can only read it as a path or URL; a :class:`UserError` if not.
+
+    Locations come from users and from committed answers files: one starting with ``-``
+    would reach git as an option (``--upload-pack=<command>``), and a remote helper
+    (``ext::<command>``) runs a command of its own.
+    """
+    url = git_url(source)
+    if not url.strip() or url.startswith("-") or source.startswith("-"):
+        raise UserError(f"{what} {source!r} is not a path or git URL (it must not start with -)")
+    if _REMOTE_HELPER.match(url):
+        raise UserError(
+            f"{what} {source!r} names a git remote helper (<transport>::): give a path or URL"
+        )
+    if any(ord(char) < 32 or ord(char) == 127 for char in source):
+        raise UserError(f"{what} {source!r} contains control characters")
+    return source
+
+
+def checked_ref(ref: str, *, what: str = "template ref") -> str:
+    """``ref`` when it can name a tag, branch, commit or ``git describe`` string; a
+    :class:`UserError` for anything git could read as an option or a revision range."""
+    if not _REF.fullmatch(ref) or ".." in ref or "@{" in ref:
+        raise UserError(f"{what} {ref!r} is not a tag, branch or commit of the template")
+    return ref
+
+
 def is_relative_path(source: str) -> bool:
     """Whether a template location is a relative local path (not a URL, not absolute)."""
     url = git_url(source)
@@ -174,6 +199,8 @@ def git_url(source: str) -> str:
     return source
 
 
+_REMOTE_HELPER = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*::")
+_REF = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/+-]{0,199}")
 _DESCRIBED = re.compile(r"(?P<tag>.+)-\d+-g(?P<hash>[0-9a-f]{4,40})")
 _HEADING = re.compile(r"^#{1,3}\s+\[?v?(?P<version>\d+(?:\.\d+)*[^\]\s]*)\]?.*$", re.MULTILINE)
 

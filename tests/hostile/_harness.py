@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 KITGEN = Path(sys.executable).with_name("kitgen")
@@ -18,6 +19,7 @@ _SKIPPED = frozenset(
 )
 
 TreeState = dict[str, object]
+Setup = Callable[[Path], None]
 
 
 def kitgen(
@@ -90,3 +92,43 @@ def assert_refused(
     assert message, "no message at all"
     assert says.lower() in message.lower(), f"expected {says!r} in:\n{output}"
     return message
+
+
+def start_kitgen(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start ``kitgen`` without waiting, in a process group of its own: the group is what
+    a terminal's Ctrl-C reaches (``os.killpg``), the process alone is ``os.kill``."""
+    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "VIRTUAL_ENV")}
+    return subprocess.Popen(
+        [str(KITGEN), *args],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def finished(
+    process: subprocess.Popen[str], timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Wait for a process from :func:`start_kitgen`; its outcome as :func:`kitgen` gives it."""
+    stdout, stderr = process.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def untouched(service: Path) -> None:
+    """A case's setup that leaves the service as committed."""
+    del service
+
+
+def committed(edit: Setup) -> Setup:
+    """``edit``, then a commit: the work tree is clean, as kitgen requires."""
+
+    def setup(service: Path) -> None:
+        edit(service)
+        git(service, "add", "-A")
+        git(service, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "edit")
+
+    return setup

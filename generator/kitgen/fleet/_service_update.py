@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kitgen._git import GitError, conflicted_paths, git, succeeds
+from kitgen._signals import uninterruptible
 from kitgen.errors import UserError
 from kitgen.fleet._checkout import UPDATE_BRANCH_PREFIX, Checkout
-from kitgen.fleet._workers import uninterruptible
 from kitgen.fleet.model import Outcome, ServiceReport, UpdateOptions, VerifyResult
 from kitgen.template import Release, TemplateHistory
 

@@ -6,11 +6,12 @@ held. Workers start with SIGINT ignored (inherited across ``exec``), so Ctrl-C b
 the parent alone. On Ctrl-C (or SIGTERM) the parent stops handing out tasks, asks busy
 workers to stop with SIGTERM, gives them a few seconds, then kills what is left.
 
-A worker turns SIGTERM into ``SystemExit``, except inside :func:`uninterruptible` blocks,
-the few writes that must not stop halfway (creating or pushing a branch): there the
-request waits until the block is done. Everything a worker writes to disk (its private
-clone, Copier's temporary clones) lives in a per-run scratch directory that the parent
-removes at the end, however the workers ended.
+A worker turns SIGTERM into ``SystemExit``, except inside
+:func:`kitgen._signals.uninterruptible` blocks, the few writes that must not stop halfway
+(creating or pushing a branch): there the request waits until the block is done.
+Everything a worker writes to disk (its private clone, Copier's temporary clones) lives
+in a per-run scratch directory that the parent removes at the end, however the workers
+ended.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -30,9 +31,10 @@ from types import FrameType
 from typing import Any, TypeVar
 
 from kitgen._git import SAFE_ENV
+from kitgen._signals import interrupt_once, sigint_ignored
 from kitgen.fleet.model import FleetUpdate, Outcome, ServiceReport
 
-__all__ = ["SCRATCH_ENV", "insteadof_env", "run_workers", "scratch_dir", "uninterruptible"]
+__all__ = ["SCRATCH_ENV", "insteadof_env", "run_workers", "scratch_dir"]
 
 Task = TypeVar("Task")
 SCRATCH_ENV = "KITGEN_SCRATCH_DIR"
@@ -68,31 +70,30 @@ def run_workers(
     queue.reverse()
     remaining = set(names)
     scratch = Path(tempfile.mkdtemp(prefix="kitgen-fleet-run-", dir=scratch_dir()))
-    previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     workers: list[_Worker] = []
-    try:
-        with _sigint_ignored():  # inherited by the spawned workers, kept across exec
-            workers = [_start(work, env, scratch) for _ in range(min(max(1, jobs), len(queue)))]
-        for worker in workers:
-            _give(worker, queue)
-        while any(worker.service is not None for worker in workers):
-            busy = {worker.conn: worker for worker in workers if worker.service is not None}
-            for conn in wait(list(busy)):
-                worker = busy[conn]  # type: ignore[index]
-                report = _receive(worker)
-                remaining.discard(report.name)
-                run.services.append(report)
-                if on_report is not None:
-                    on_report(report)
+    with interrupt_once():  # `kill <kitgen>` stops the run as Ctrl-C does
+        try:
+            with sigint_ignored():  # inherited by the spawned workers, kept across exec
+                workers = [_start(work, env, scratch) for _ in range(min(max(1, jobs), len(queue)))]
+            for worker in workers:
                 _give(worker, queue)
-    except KeyboardInterrupt:
-        run.interrupted = True
-    finally:
-        with _sigint_ignored():  # a second Ctrl-C must not leave workers behind
-            _stop(workers)
-            shutil.rmtree(scratch, ignore_errors=True)
-        signal.signal(signal.SIGTERM, previous_sigterm)
-        run.unfinished = sorted(remaining)
+            while any(worker.service is not None for worker in workers):
+                busy = {worker.conn: worker for worker in workers if worker.service is not None}
+                for conn in wait(list(busy)):
+                    worker = busy[conn]  # type: ignore[index]
+                    report = _receive(worker)
+                    remaining.discard(report.name)
+                    run.services.append(report)
+                    if on_report is not None:
+                        on_report(report)
+                    _give(worker, queue)
+        except KeyboardInterrupt:
+            run.interrupted = True
+        finally:
+            with sigint_ignored():  # a second Ctrl-C must not leave workers behind
+                _stop(workers)
+                shutil.rmtree(scratch, ignore_errors=True)
+            run.unfinished = sorted(remaining)
 
 
 def _start(work: Callable[[Any], ServiceReport], env: dict[str, str], scratch: Path) -> _Worker:
@@ -146,19 +147,6 @@ def _stop(workers: list[_Worker]) -> None:
         worker.conn.close()
 
 
-@contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # `kill <kitgen>` stops the run as Ctrl-C does
-
-
 def insteadof_env(mirrors: dict[str, Path]) -> dict[str, str]:
     """Make every git clone of a remote template (Copier's included) read the local mirror."""
     env: dict[str, str] = {}
@@ -193,9 +181,6 @@ def scratch_dir() -> Path:
 
 # -- inside a worker ---------------------------------------------------------------------
 
-_critical = False
-_terminate_requested = False
-
 
 def _worker_main(
     work: Callable[[Any], ServiceReport], conn: Connection, env: dict[str, str], scratch: str
@@ -223,21 +208,4 @@ def _worker_main(
 
 
 def _on_terminate(signum: int, frame: FrameType | None) -> None:
-    global _terminate_requested  # noqa: PLW0603 - a signal handler's only channel
-    if _critical:
-        _terminate_requested = True
-        return
     raise SystemExit(128 + signum)
-
-
-@contextmanager
-def uninterruptible() -> Iterator[None]:
-    """Defer a terminate request until the block (a ref update, a push) has finished."""
-    global _critical  # noqa: PLW0603
-    _critical = True
-    try:
-        yield
-    finally:
-        _critical = False
-        if _terminate_requested:
-            raise SystemExit(128 + signal.SIGTERM)

@@ -24,14 +24,15 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+from kitgen._locks import exclusive
 from kitgen.errors import UserError
-from kitgen.fleet._checkout import NotAService, locate, prepare_workdir
+from kitgen.fleet._checkout import ANSWERS, NotAService, locate, prepare_workdir
 from kitgen.fleet._service_update import ServiceTask, update_service
 from kitgen.fleet._templates import Templates
 from kitgen.fleet._workers import insteadof_env, run_workers
 from kitgen.fleet.inventory import ServiceEntry
 from kitgen.fleet.model import FleetUpdate, Outcome, ServiceReport, UpdateOptions
-from kitgen.template import TemplateHistory, is_relative_path
+from kitgen.template import TemplateHistory, checked_ref, is_relative_path
 
 __all__ = ["update_fleet"]
 
@@ -98,12 +99,14 @@ def _plan(
             f"the answers record a relative template path ({source}); make _src_path "
             "absolute or a git URL, commit, and run again",
         )
+    commit = str(answers.get("_commit") or "")
     try:
+        if commit:
+            checked_ref(commit, what=f"{ANSWERS}: _commit")
         history = templates.history(source, base=checkout.repo)
         target = history.latest() if options.to == "latest" else history.release(options.to)
     except UserError as exc:
         return decided(Outcome.FAILED, "template", str(exc))
-    commit = str(answers.get("_commit") or "")
     return ServiceTask(checkout, source, history.git_dir, target, options, commit)
 
 
@@ -124,16 +127,13 @@ def _require_known_target(tasks: list[ServiceTask], to: str) -> None:
 @contextmanager
 def _exclusive(workdir: Path) -> Iterator[None]:
     """One ``fleet update`` at a time per work directory."""
-    import fcntl
-
-    lock_path = workdir / "fleet-update.lock"
-    with lock_path.open("w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError(
-                f"another `kitgen fleet update` is running with the work directory {workdir}"
-            ) from None
+    with exclusive(
+        workdir / "fleet-update.lock",
+        wait=0,
+        busy=lambda holder: (
+            f"another `kitgen fleet update` ({holder}) is running with the work directory {workdir}"
+        ),
+    ):
         yield
 
 

@@ -8,7 +8,7 @@ numeric(precision, scale)) and the column's range.
 from __future__ import annotations
 
 import math
-from decimal import Decimal, InvalidOperation, localcontext
+from decimal import Context, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from kitgen.manifest._names import check_text, show
@@ -107,6 +107,13 @@ def _float_default(value: object) -> float:
 
 
 def _decimal_default(field: EntityField, value: object) -> Decimal:
+    """The default as the column stores it: ``numeric(precision, scale)``, ``scale`` places.
+
+    The checks count digits instead of doing arithmetic, so an exponent like ``1e999999999``
+    cannot overflow Python's decimal context; the result is quantized to the scale, so a
+    default written ``0E-999999`` reaches Postgres as ``0.00``, not as a value whose
+    exponent overflows the numeric format at insert time.
+    """
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError(
             f"must be a number or a numeric string for type 'decimal', got {show(value)}"
@@ -119,16 +126,29 @@ def _decimal_default(field: EntityField, value: object) -> Decimal:
         raise ValueError(f"{show(value)} is not a decimal number") from None
     if not number.is_finite():
         raise ValueError(f"{show(value)} is not a finite number")
-    with localcontext() as context:
-        context.prec = PRECISION_LIMIT * 2 + 10
-        exponent = number.as_tuple().exponent
-        assert isinstance(exponent, int)
-        digits_after = max(0, -exponent)
-        if digits_after > scale and number != number.quantize(Decimal(1).scaleb(-scale)):
-            raise ValueError(f"{show(value)} has more than {scale} decimal places")
-        if abs(number) >= Decimal(10) ** (precision - scale):
-            raise ValueError(f"{show(value)} does not fit numeric({precision}, {scale})")
-    return number
+    digits, exponent = _significant(number)
+    if digits and -exponent > scale:
+        raise ValueError(f"{show(value)} has more than {scale} decimal places")
+    if digits and len(digits) + exponent > precision - scale:
+        raise ValueError(f"{show(value)} does not fit numeric({precision}, {scale})")
+    negative = bool(digits) and number.is_signed()  # no "-0.00" in generated code
+    return Decimal((negative, digits or (0,), exponent)).quantize(
+        Decimal((0, (1,), -scale)), context=Context(prec=PRECISION_LIMIT + 1)
+    )
+
+
+def _significant(number: Decimal) -> tuple[tuple[int, ...], int]:
+    """``number``'s digits without leading or trailing zeros, and the exponent that goes
+    with them; no digits for zero (whatever its exponent)."""
+    _, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    significant = list(digits)
+    while significant and significant[-1] == 0:
+        significant.pop()
+        exponent += 1
+    while significant and significant[0] == 0:
+        significant.pop(0)
+    return tuple(significant), exponent if significant else 0
 
 
 def _json_value(value: object, depth: int = 0) -> Any:

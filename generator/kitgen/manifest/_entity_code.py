@@ -48,6 +48,33 @@ _SIMPLE: dict[str, tuple[str, str, tuple[tuple[str, str | None], ...]]] = {
     ),
 }
 
+# type -> (annotation in the request and response schemas, its imports): the wire format.
+# The types come from servicekit.database.values; each admits exactly what the column
+# stores on Postgres and SQLite alike, strictly typed (see docs/api-contract.md).
+_WIRE: dict[str, tuple[str, tuple[tuple[str, str | None], ...]]] = {
+    "str": ("StorableText", (("servicekit.database", "StorableText"),)),
+    "text": ("StorableText", (("servicekit.database", "StorableText"),)),
+    "int": ("Int32", (("servicekit.database", "Int32"),)),
+    "bigint": ("Int64", (("servicekit.database", "Int64"),)),
+    "float": ("Float64", (("servicekit.database", "Float64"),)),
+    "bool": ("StrictBool", (("pydantic", "StrictBool"),)),
+    "date": ("ISODate", (("servicekit.database", "ISODate"),)),
+    "datetime": ("UTCTimestamp", (("servicekit.database", "UTCTimestamp"),)),
+    "uuid": ("uuid.UUID", (("uuid", None),)),
+    "json": ("StorableJson", (("servicekit.database", "StorableJson"),)),
+    "list[str]": ("list[StorableText]", (("servicekit.database", "StorableText"),)),
+    "list[int]": ("list[Int64]", (("servicekit.database", "Int64"),)),
+}
+_DECIMAL_WIRE_IMPORTS = (
+    ("typing", "Annotated"),
+    ("decimal", "Decimal"),
+    ("servicekit.database", "DecimalText"),
+)
+_KEY_WIRE: dict[str, tuple[str, tuple[tuple[str, str | None], ...]]] = {
+    "int": ("RowId", (("servicekit.database", "RowId"),)),
+    "uuid": ("uuid.UUID", (("uuid", None),)),
+}
+
 # The imports a Python annotation needs, in models and schemas alike.
 _TYPE_IMPORTS: dict[str, tuple[str, str | None]] = {
     "Decimal": ("decimal", "Decimal"),
@@ -63,8 +90,9 @@ def pk_annotation(primary_key: str) -> str:
 
 
 def field_code(manifest: Manifest, entity: Entity, field: EntityField) -> dict[str, Any]:
-    """``enum_class``, ``enum_members``, ``annotation``, ``column``, ``default_expr`` and
-    ``default_factory`` of one field (see docs/manifest.md, "For template authors")."""
+    """``enum_class``, ``enum_members``, ``annotation``, ``schema_annotation``, ``column``,
+    ``default_expr`` and ``default_factory`` of one field (see docs/manifest.md, "For
+    template authors")."""
     kind = field.type
     enum_name = enum_class(entity.name, field.name) if kind == "enum" else None
     values = list(field.values or [])
@@ -92,14 +120,29 @@ def field_code(manifest: Manifest, entity: Entity, field: EntityField) -> dict[s
             default_expr = f"{enum_name}.{str(value).upper()}"
         else:
             default_expr = python_literal(value)
+    optional = field.nullable and kind != "json"  # JSON's null is a JSON value
+    wire = enum_name or _wire(manifest, field)[0]
     return {
         "enum_class": enum_name,
         "enum_members": [[value.upper(), value] for value in values] if enum_name else None,
-        "annotation": f"{base} | None" if field.nullable and kind != "json" else base,
+        "annotation": f"{base} | None" if optional else base,
+        "schema_annotation": f"{wire} | None" if optional else wire,
         "column": column,
         "default_expr": default_expr,
         "default_factory": default_factory,
     }
+
+
+def _wire(manifest: Manifest, field: EntityField) -> tuple[str, tuple[tuple[str, str | None], ...]]:
+    """The schema annotation of a (non-enum) field's values and the imports it needs."""
+    if field.type == "fk":
+        target = manifest.entity(field.to or "")
+        assert target is not None  # checked by the manifest's references
+        return _KEY_WIRE[target.primary_key]
+    if field.type == "decimal":
+        precision, scale = field.resolved_precision, field.resolved_scale
+        return f"Annotated[Decimal, DecimalText({precision}, {scale})]", _DECIMAL_WIRE_IMPORTS
+    return _WIRE[field.type]
 
 
 def on_delete(field: EntityField) -> str:
@@ -133,7 +176,7 @@ def entity_code(manifest: Manifest, entity: Entity, fields: list[dict[str, Any]]
     package = manifest.package
     return {
         "model_imports": import_lines(_model_imports(entity, fields, package), package),
-        "schema_imports": import_lines(_schema_imports(entity, fields, package), package),
+        "schema_imports": import_lines(_schema_imports(manifest, entity, fields), package),
         "pk_annotation": pk_annotation(entity.primary_key),
         "table_args": _table_args(entity, manifest.schema_of(entity)),
         "upsert_key": upsert_key(entity),
@@ -173,21 +216,27 @@ def _model_imports(entity: Entity, fields: list[dict[str, Any]], package: str) -
     return imports
 
 
-def _schema_imports(entity: Entity, fields: list[dict[str, Any]], package: str) -> Imports:
-    imports = _annotation_imports(entity, fields)
-    imports |= {("datetime", "datetime"), ("pydantic", "BaseModel"), ("pydantic", "ConfigDict")}
-    if any(
-        _uses_pydantic_field(field, code) for field, code in zip(entity.fields, fields, strict=True)
-    ):
-        imports.add(("pydantic", "Field"))
-    module = f"{package}.models.{entity.module}"
-    imports |= {(module, code["enum_class"]) for code in fields if code["enum_class"]}
+def _schema_imports(manifest: Manifest, entity: Entity, fields: list[dict[str, Any]]) -> Imports:
+    imports: Imports = {
+        ("datetime", "datetime"),
+        ("pydantic", "BaseModel"),
+        ("pydantic", "ConfigDict"),
+    }
+    if entity.primary_key == "uuid":
+        imports.add(("uuid", None))
+    for field, code in zip(entity.fields, fields, strict=True):
+        if code["enum_class"]:
+            imports.add((f"{manifest.package}.models.{entity.module}", code["enum_class"]))
+        else:
+            imports.update(_wire(manifest, field)[1])
+        if _uses_pydantic_field(field, code):
+            imports.add(("pydantic", "Field"))
     return imports
 
 
 def _uses_pydantic_field(field: EntityField, code: dict[str, Any]) -> bool:
-    # Field(...) carries the str and decimal limits and every default_factory.
-    return field.type in ("str", "decimal") or code["default_factory"] is not None
+    # Field(...) carries the str limit and every default_factory.
+    return field.type == "str" or code["default_factory"] is not None
 
 
 def _table_args(entity: Entity, schema: str | None) -> list[str]:

@@ -8,27 +8,36 @@ can get through to generated code, SQL or a file name.
 
 from __future__ import annotations
 
+import keyword
 import re
 
 from kitgen._yaml import show
 from kitgen.manifest._reserved import (
     CLASS_NAMES_TAKEN,
+    ENTITY_CLASS_SUFFIXES,
     ENTITY_FIELD_NAMES_TAKEN,
+    ENTITY_MODULES_TAKEN,
     EVENT_FIELD_NAMES_TAKEN,
     PYTHON_KEYWORDS,
+    ROUTES_TAKEN,
     SQL_RESERVED,
+    SYSTEM_PREFIX,
+    SYSTEM_SCHEMAS,
+    TABLES_TAKEN,
     column_alternative,
     table_alternative,
 )
-from kitgen.manifest.naming import is_event_name
+from kitgen.manifest.naming import consumer_module, is_event_name, route_of, snake_case
 
 __all__ = [
     "NAME_MAX",
     "SQL_NAME_MAX",
     "check_class_name",
     "check_entity_field_name",
+    "check_entity_name",
     "check_enum_value",
     "check_event_field_name",
+    "check_group",
     "check_handle",
     "check_identifier",
     "check_package",
@@ -110,6 +119,42 @@ def check_class_name(value: str, what: str = "name") -> str:
     return value
 
 
+def check_entity_name(value: str) -> str:
+    """An entity name: a class, and the classes, module and route derived from it."""
+    check_class_name(value)
+    _check_entity_classes(value)
+    _check_entity_module(value, snake_case(value))
+    route = route_of(value)
+    if route in ROUTES_TAKEN:
+        raise ValueError(
+            f"name {show(value)} gives the route '/{route}', which the app already "
+            "serves; choose another"
+        )
+    return value
+
+
+def _check_entity_classes(value: str) -> None:
+    for suffix in ENTITY_CLASS_SUFFIXES:
+        if value + suffix in CLASS_NAMES_TAKEN:
+            raise ValueError(
+                f"name {show(value)} gives the class {show(value + suffix)}, a name the "
+                "generated code already imports; choose another"
+            )
+
+
+def _check_entity_module(value: str, module: str) -> None:
+    # The module is a file in models/, schemas/, repositories/, routers/ and tests/.
+    if keyword.iskeyword(module):
+        raise ValueError(
+            f"name {show(value)} gives the module {show(module)}, a Python keyword; choose another"
+        )
+    if module in ENTITY_MODULES_TAKEN:
+        raise ValueError(
+            f"name {show(value)} gives the module {show(module)}, which would take the "
+            f"place of the template's {ENTITY_MODULES_TAKEN[module]}; choose another"
+        )
+
+
 def _check_snake(value: str, what: str) -> None:
     _match(
         value,
@@ -184,6 +229,17 @@ def check_slug(value: str, what: str) -> str:
     return value
 
 
+def check_group(value: str) -> str:
+    """A consumer group: a slug whose module (dashes to '_') is importable."""
+    check_slug(value, "group")
+    module = consumer_module(value)
+    if keyword.iskeyword(module):
+        raise ValueError(
+            f"group {show(value)} gives the module {show(module)}, a Python keyword; choose another"
+        )
+    return value
+
+
 def check_package(value: str) -> str:
     """The service's Python package."""
     _match(
@@ -214,6 +270,15 @@ def check_table(value: str) -> str:
         raise ValueError(
             f"table {show(value)} is an SQL reserved word; use {show(table_alternative(value))}"
         )
+    if value.startswith(SYSTEM_PREFIX):
+        raise ValueError(
+            f"table {show(value)} starts with '{SYSTEM_PREFIX}', the prefix of PostgreSQL's "
+            "system catalogs, which come first on every search path"
+        )
+    if value in TABLES_TAKEN:
+        raise ValueError(
+            f"table {show(value)} is the table Alembic records the service's migrations in"
+        )
     return value
 
 
@@ -222,6 +287,12 @@ def check_schema_name(value: str) -> str:
     _check_sql(value, "schema")
     if value in SQL_RESERVED:
         raise ValueError(f"schema {show(value)} is an SQL reserved word; choose another name")
+    if value.startswith(SYSTEM_PREFIX) or value in SYSTEM_SCHEMAS:
+        raise ValueError(
+            f"schema {show(value)} is reserved for PostgreSQL's system schemas "
+            f"(information_schema and every name starting '{SYSTEM_PREFIX}'); "
+            "choose another name"
+        )
     return value
 
 

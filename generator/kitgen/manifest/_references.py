@@ -12,6 +12,7 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from kitgen.manifest._names import show
+from kitgen.manifest._reserved import CLASS_NAMES_TAKEN, DEFAULT_SCHEMA, ENTITY_CLASS_SUFFIXES
 from kitgen.manifest._yaml import KeyPath
 from kitgen.manifest.naming import enum_class, is_event_name
 
@@ -98,12 +99,8 @@ def _check_group(entity: Entity, group_index: int, group: list[str], known: set[
 class _Table(NamedTuple):
     """Where an entity's rows are: no two entities may share one."""
 
-    schema: str | None
+    schema: str
     name: str
-
-    @property
-    def shown_schema(self) -> str:
-        return self.schema or "default"
 
 
 def check_manifest(manifest: Manifest) -> None:
@@ -117,11 +114,17 @@ def check_manifest(manifest: Manifest) -> None:
     )
     entities = manifest.entities
     leaves = ["table" if entity.table is not None else "name" for entity in entities]
+    # Without a schema a table lands in the default one, so `schema: public` and no
+    # schema at all are the same place.
     unique(
-        [_Table(manifest.schema_of(entity), entity.table_name) for entity in entities],
+        [
+            _Table(manifest.schema_of(entity) or DEFAULT_SCHEMA, entity.table_name)
+            for entity in entities
+        ],
         lambda index: ("entities", index, leaves[index]),
         "table '{key.name}' is also the table of entities[{first}] in schema "
-        "'{key.shown_schema}'; set a different 'table'",
+        f"'{{key.schema}}' (an entity without 'schema' uses database.schema, else "
+        f"'{DEFAULT_SCHEMA}'); set a different 'table'",
     )
     entity_names = [entity.name for entity in entities]
     for index, event in enumerate(manifest.events):
@@ -147,9 +150,10 @@ def check_manifest(manifest: Manifest) -> None:
 
 def _check_enum_classes(entities: Sequence[Entity]) -> None:
     """An enum field's StrEnum (entity name + field name) is a class of its own."""
-    taken = {entity.name: f"entity '{entity.name}'" for entity in entities}
+    taken = {name: "a class the generated code imports" for name in CLASS_NAMES_TAKEN}
+    taken |= {entity.name: f"entity '{entity.name}'" for entity in entities}
     for entity in entities:
-        for suffix in ("Create", "Read", "Page", "Repository"):
+        for suffix in ENTITY_CLASS_SUFFIXES:
             taken.setdefault(entity.name + suffix, f"the {suffix} class of '{entity.name}'")
     for e_index, entity in enumerate(entities):
         for f_index, field in enumerate(entity.fields):

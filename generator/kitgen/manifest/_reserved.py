@@ -8,10 +8,17 @@ from kitgen.manifest.naming import pluralize
 
 __all__ = [
     "CLASS_NAMES_TAKEN",
+    "DEFAULT_SCHEMA",
+    "ENTITY_CLASS_SUFFIXES",
     "ENTITY_FIELD_NAMES_TAKEN",
+    "ENTITY_MODULES_TAKEN",
     "EVENT_FIELD_NAMES_TAKEN",
     "PYTHON_KEYWORDS",
+    "ROUTES_TAKEN",
     "SQL_RESERVED",
+    "SYSTEM_PREFIX",
+    "SYSTEM_SCHEMAS",
+    "TABLES_TAKEN",
     "column_alternative",
     "table_alternative",
 ]
@@ -150,6 +157,10 @@ _PYDANTIC_ATTRIBUTES = frozenset(
         "validate",
     }
 )
+# Builtins a generated class body reads after its fields: annotations (``str``,
+# ``Mapped[int]``) and default factories (``list``, ``dict``). A field of that name rebinds
+# it inside the class, so every later field would read the field instead of the builtin.
+_BUILTINS_READ_IN_CLASS_BODIES = frozenset({"bool", "dict", "float", "int", "list", "str"})
 _IMPORTED_NAMES = frozenset(
     {
         "select",
@@ -164,10 +175,15 @@ _IMPORTED_NAMES = frozenset(
         "uuid",
         "Any",
         "Enum",
+        "enum_values",
     }
 )
 ENTITY_FIELD_NAMES_TAKEN = (
-    _GENERATED_COLUMNS | _SQLALCHEMY_ATTRIBUTES | _PYDANTIC_ATTRIBUTES | _IMPORTED_NAMES
+    _GENERATED_COLUMNS
+    | _SQLALCHEMY_ATTRIBUTES
+    | _PYDANTIC_ATTRIBUTES
+    | _BUILTINS_READ_IN_CLASS_BODIES
+    | _IMPORTED_NAMES
 )
 
 # The envelope of servicekit.streams.BaseEvent, which every generated event subclasses.
@@ -184,28 +200,143 @@ _EVENT_ENVELOPE = frozenset(
         "routing_key",
     }
 )
-EVENT_FIELD_NAMES_TAKEN = _EVENT_ENVELOPE | _PYDANTIC_ATTRIBUTES | _IMPORTED_NAMES
+EVENT_FIELD_NAMES_TAKEN = (
+    _EVENT_ENVELOPE | _PYDANTIC_ATTRIBUTES | _BUILTINS_READ_IN_CLASS_BODIES | _IMPORTED_NAMES
+)
 
-# Class names generated modules import or define besides the entity/event classes.
+# Every PascalCase name a module of the rendered service imports or defines, besides the
+# classes derived from the manifest. An entity or event of one of these names would shadow
+# the import in the modules that use both (an entity ``Query`` breaks ``Query(ge=1)`` in
+# its router) or register a second class under a name the service already uses.
+# tests/hostile/test_names.py renders a service with every option on and fails when the
+# template binds a name missing here, so a template change cannot silently open a hole.
 CLASS_NAMES_TAKEN = frozenset(
     {
-        "Any",
+        # servicekit
         "AsyncRepository",
-        "AsyncSession",
         "Base",
         "BaseEvent",
-        "BaseModel",
-        "Decimal",
-        "Enum",
+        "EventEmitter",
+        "EventRouter",
         "GenericEvent",
-        "Mapped",
         "NotFound",
         "Repository",
-        "Session",
+        "TestgresSession",
         "TimestampMixin",
+        "UTCDateTime",
+        # servicekit.database.values: the column and schema types of generated fields
+        "DecimalText",
+        "Float64",
+        "ISODate",
+        "Int32",
+        "Int64",
+        "StorableJson",
+        "StorableText",
+        "StrictBool",
+        "UTCTimestamp",
+        # SQLAlchemy
+        "ARRAY",
+        "AsyncSession",
+        "BigInteger",
+        "Boolean",
+        "Date",
+        "DeclarativeBase",
+        "Double",
+        "Enum",
+        "ForeignKey",
+        "Identity",
+        "Integer",
+        "IntegrityError",
+        "JSON",
+        "JSONB",
+        "Mapped",
+        "MetaData",
+        "Numeric",
+        "SQLAlchemyError",
+        "Session",
+        "String",
+        "Text",
+        "UniqueConstraint",
+        "Uuid",
+        # FastAPI, pydantic, Redis, alembic
+        "APIRouter",
+        "BaseModel",
+        "BaseSettings",
+        "Config",
+        "ConfigDict",
+        "Depends",
+        "FastAPI",
+        "Field",
+        "HTTPException",
+        "JSONResponse",
+        "Query",
+        "Redis",
+        "Request",
+        "RequestValidationError",
+        "Response",
+        "SettingsConfigDict",
+        "TestClient",
+        # schemathesis and hypothesis (tests/test_api_contract.py)
+        "APIOperation",
+        "Case",
+        "HealthCheck",
+        # the standard library
+        "Annotated",
+        "Any",
+        "AsyncIterator",
+        "ClassVar",
+        "Decimal",
+        "InvalidOperation",
+        "Iterator",
+        "Literal",
+        "Path",
+        "Sequence",
+        "StrEnum",
         "UUID",
+        # defined by the template: settings.py, health.py, schemas/_errors.py, routers,
+        # tests/test_streams.py, tests/test_api_contract.py
+        "CHECKS",
+        "DbSession",
+        "EXAMPLES",
+        "ErrorMessage",
+        "Health",
+        "ItemId",
+        "PageNumber",
+        "PageSize",
+        "ServiceProbed",
+        "Settings",
+        "Status",
     }
 )
+
+# The classes generated beside each entity: ``Product`` -> ``ProductCreate``, ...
+ENTITY_CLASS_SUFFIXES = ("Create", "Read", "Page", "Repository")
+
+# Files of the template where an entity's module would put its own, by that module: an
+# entity ``Health`` would overwrite tests/test_health.py with its tests (or lose its own).
+ENTITY_MODULES_TAKEN = {
+    "api_contract": "tests/test_api_contract.py",
+    "base": "<package>/models/base.py",
+    "cache": "tests/test_cache.py",
+    "health": "tests/test_health.py",
+    "migrations": "tests/test_migrations.py",
+    "streams": "tests/test_streams.py",
+}
+
+# First path segments the app serves before any entity router: FastAPI's API docs and the
+# health check. An entity ``Doc`` would list at ``/docs``, where the docs page answers.
+ROUTES_TAKEN = frozenset({"docs", "health", "openapi.json", "redoc"})
+
+# PostgreSQL reserves every ``pg_`` schema name for itself (CREATE SCHEMA refuses them),
+# and pg_catalog comes first on every search path: an unqualified ``pg_class`` is the
+# catalog's. information_schema is the standard's views. alembic_version is the table
+# Alembic records the migration head in, in the service's schema.
+SYSTEM_PREFIX = "pg_"
+SYSTEM_SCHEMAS = frozenset({"information_schema"})
+TABLES_TAKEN = frozenset({"alembic_version"})
+# Where a table without a schema goes: the first existing schema on the default
+# search_path ("$user", public) -- public, as no service creates a schema per role.
+DEFAULT_SCHEMA = "public"
 
 _COLUMN_ALTERNATIVES = {
     "user": "user_id",

@@ -23,6 +23,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.nodes import Node
 
 from kitgen.manifest import _render, _splice
+from kitgen.manifest._names import show
 from kitgen.manifest._problems import problems
 from kitgen.manifest._yaml import (
     MAX_BYTES,
@@ -136,12 +137,12 @@ class ManifestDocument:
     def add_field(self, entity_name: str, field: Mapping[str, Any], *, force: bool = False) -> None:
         """Append a field to an existing entity; replace a same-named field with ``force``."""
         item = _render.canonical(field, "field")
-        _check_item(EntityField, item, self._file, f"field '{item.get('name')}'")
+        _check_item(EntityField, item, self._file, f"field {show(item.get('name'))}")
         entities = self._data.get("entities")
         names = [e.get("name") if isinstance(e, Mapping) else None for e in entities or []]
         if entity_name not in names:
             raise ManifestError(
-                f"no entity '{entity_name}' in the manifest; add it with "
+                f"no entity {show(entity_name)} in the manifest; add it with "
                 "`kitgen add repository` first",
                 file=self._file,
             )
@@ -151,7 +152,7 @@ class ManifestDocument:
     def _add_item(self, section: Section, raw: Mapping[str, Any], *, force: bool) -> None:
         item = _render.canonical(raw, section.kind)
         noun, name_key = section.noun, section.name_key
-        _check_item(section.model, item, self._file, f"{noun} '{item.get(name_key)}'")
+        _check_item(section.model, item, self._file, f"{noun} {show(item.get(name_key))}")
         self._edit(_Edit((), section.key, name_key, item, section.kind, noun), force)
 
     def _edit(self, edit: _Edit, force: bool) -> None:
@@ -166,7 +167,7 @@ class ManifestDocument:
                     raise _located(
                         self._data,
                         self._file,
-                        f"{edit.noun} '{name}' already exists; use --force to replace it",
+                        f"{edit.noun} {show(name)} already exists; use --force to replace it",
                         (*edit.list_path, index, edit.name_key),
                     )
                 edit.existing = index
@@ -255,7 +256,8 @@ class ManifestDocument:
         index: int,
     ) -> ManifestError:
         """An error in the edited text, placed in the text the user has on disk."""
-        intro = f"adding {edit.noun} '{edit.item[edit.name_key]}' would make the manifest invalid: "
+        name = show(edit.item[edit.name_key])
+        intro = f"adding {edit.noun} {name} would make the manifest invalid: "
         intro += f"{exc.path}: " if exc.path else ""
         if exc.line is None or splice is None:
             return ManifestError(intro + exc.problem, file=self._file)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "consumer_module",
     "enum_class",
     "handler_function",
     "is_event_name",
@@ -82,9 +83,14 @@ def is_event_name(handle: str) -> bool:
     return handle[:1].isupper()
 
 
+def consumer_module(group: str) -> str:
+    """The module of a consumer group: ``order-sync`` -> ``order_sync``."""
+    return group.replace("-", "_")
+
+
 def handler_function(group: str) -> str:
     """The handler generated for a consumer group: ``order-sync`` -> ``handle_order_sync``."""
-    return "handle_" + group.replace("-", "_")
+    return "handle_" + consumer_module(group)
 
 
 def enum_class(entity_name: str, field_name: str) -> str:

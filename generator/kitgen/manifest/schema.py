@@ -84,6 +84,7 @@ def _one_of(allowed: tuple[str, ...], what: str) -> Any:
 
 
 ClassName = Annotated[str, AfterValidator(names.check_class_name)]
+EntityName = Annotated[str, AfterValidator(names.check_entity_name)]
 EntityFieldName = Annotated[str, AfterValidator(names.check_entity_field_name)]
 EventFieldName = Annotated[str, AfterValidator(names.check_event_field_name)]
 EnumValue = Annotated[str, AfterValidator(names.check_enum_value)]
@@ -91,7 +92,7 @@ Identifier = Annotated[str, AfterValidator(lambda v: names.check_identifier(v, "
 TableName = Annotated[str, AfterValidator(names.check_table)]
 SchemaName = Annotated[str, AfterValidator(names.check_schema_name)]
 ServiceName = Annotated[str, AfterValidator(lambda v: names.check_slug(v, "service"))]
-GroupName = Annotated[str, AfterValidator(lambda v: names.check_slug(v, "group"))]
+GroupName = Annotated[str, AfterValidator(names.check_group)]
 PackageName = Annotated[str, AfterValidator(names.check_package)]
 StreamName = Annotated[str, AfterValidator(names.check_stream)]
 Handle = Annotated[str, AfterValidator(names.check_handle)]
@@ -162,7 +163,7 @@ class Repository(_Model):
 class Entity(_Model):
     """A table and the code around it: model, schemas, repository, routes."""
 
-    name: ClassName
+    name: EntityName
     table: TableName | None = None
     schema_: SchemaName | None = Field(default=None, alias="schema")
     primary_key: Annotated[PrimaryKey, _one_of(get_args(PrimaryKey), "primary_key")] = "int"
@@ -276,6 +277,12 @@ class Manifest(_Model):
     def _check_version(cls, data: Any) -> Any:
         if isinstance(data, dict) and "manifest_version" in data:
             version = data["manifest_version"]
+            if isinstance(version, str) and version.strip() == "1":
+                raise LocatedError(
+                    ("manifest_version",),
+                    f"manifest_version is the string {names.show(version)}; write the number 1 "
+                    "(without quotes)",
+                )
             if version != 1 or isinstance(version, bool):
                 raise LocatedError(
                     ("manifest_version",),

@@ -19,7 +19,8 @@ import re
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.reader import ReaderError
 
 from kitgen.manifest import _render
 from kitgen.manifest._names import show
@@ -51,11 +52,14 @@ def _parse_default(raw: str, field_type: str, fail: Any) -> Any:
     if field_type in _LITERAL_TYPES and not raw.startswith(("'", '"')):
         return raw
     try:
-        value = new_yaml().load(raw)
-    except (MarkedYAMLError, ManifestError) as exc:
+        return to_plain(new_yaml().load(raw), "default")
+    except ManifestError as exc:  # the value has no place in a file: no line and column
+        raise fail(f"default={raw}: {exc.problem}") from None
+    except ReaderError:
+        raise fail(f"default={raw}: contains a control character") from None
+    except YAMLError as exc:
         problem = getattr(exc, "problem", None) or "not a YAML value"
         raise fail(f"default={raw}: {' '.join(str(problem).split())}") from None
-    return to_plain(value, "default")
 
 
 def _split(spec: str, flag: str, options: tuple[str, ...]) -> tuple[str, str, list[str], Any]:

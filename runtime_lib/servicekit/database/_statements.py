@@ -32,6 +32,8 @@ _UPSERT_DIALECTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 # the statement's old snapshot: under concurrency it can miss a row another transaction
 # just committed. The self-assignment locks the row and always returns it.
 _UPDATED_AT = "updated_at"
+# OFFSET is a signed 64-bit integer in Postgres and SQLite alike.
+_MAX_OFFSET = 2**63 - 1
 
 
 class StatementBuilder(Generic[ModelT]):
@@ -88,8 +90,11 @@ class StatementBuilder(Generic[ModelT]):
         """The page's item query and a separate COUNT over the unordered query."""
         if page < 1 or size < 1:
             raise ValueError(f"page and size must be >= 1, got page={page}, size={size}")
+        offset = (page - 1) * size
+        if offset > _MAX_OFFSET:
+            raise ValueError(f"page {page} of size {size} starts past the largest OFFSET")
         base = stmt if stmt is not None else self.query
-        items = base.limit(size).offset((page - 1) * size)
+        items = base.limit(size).offset(offset)
         total = select(func.count()).select_from(base.order_by(None).subquery())
         return items, total
 

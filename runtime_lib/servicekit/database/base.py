@@ -63,7 +63,12 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: pass an aware datetime")
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            # 0001-01-01T00:00+01:00 is in year 0 in UTC: say so instead of "date value
+            # out of range" from deep inside the driver.
+            raise ValueError(f"{value.isoformat()} is outside the years 1 to 9999 in UTC") from None
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

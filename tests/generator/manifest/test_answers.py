@@ -79,7 +79,8 @@ NO_OPTIONS: dict[str, Any] = {
 
 # Keys computed for the templates (imports, types, ...), tested on their own below.
 CODE_KEYS = frozenset(
-    {"enum_class", "enum_members", "annotation", "column", "default_expr", "default_factory"}
+    {"enum_class", "enum_members", "annotation", "schema_annotation", "column"}
+    | {"default_expr", "default_factory"}
     | {"model_imports", "schema_imports", "pk_annotation", "table_args", "upsert_key"}
 )
 
@@ -183,6 +184,7 @@ def test_imports_are_computed_once_as_ruff_sorts_them() -> None:
         "from datetime import datetime",
         "",
         "from pydantic import BaseModel, ConfigDict, Field",
+        "from servicekit.database import StorableText",
     ]
     models = "\n".join(item["model_imports"])
     assert "from servicekit.database import TimestampMixin, UTCDateTime, enum_values" in models
@@ -203,6 +205,7 @@ def test_derived_names_types_and_defaults() -> None:
     code = {f["name"]: {k: f[k] for k in sorted(CODE_KEYS & set(f))} for f in item["fields"]}
     assert code["state"] == {
         "annotation": "OrderItemState",
+        "schema_annotation": "OrderItemState",
         "column": "Enum(OrderItemState, native_enum=False, values_callable=enum_values, length=5)",
         "default_expr": "OrderItemState.DRAFT",
         "default_factory": None,
@@ -216,6 +219,25 @@ def test_derived_names_types_and_defaults() -> None:
     assert code["customer_id"]["annotation"] == "uuid.UUID | None"
     assert code["customer_id"]["column"] == 'ForeignKey("crm.customers.id", ondelete="SET NULL")'
     assert code["extra"]["annotation"] == "Any"
+    wire = {name: field["schema_annotation"] for name, field in code.items()}
+    assert wire == {
+        "sku": "StorableText",
+        "order_ref": "StorableText | None",
+        "quantity": "Int32",
+        "big": "Int64",
+        "ratio": "Float64",
+        "price": "Annotated[Decimal, DecimalText(10, 2)]",
+        "paid": "StrictBool",
+        "due_on": "ISODate | None",
+        "paid_at": "UTCTimestamp | None",
+        "token": "uuid.UUID",
+        "extra": "StorableJson",
+        "tags": "list[StorableText]",
+        "sizes": "list[Int64]",
+        "state": "OrderItemState",
+        "customer_id": "uuid.UUID | None",
+        "parent_id": "RowId",
+    }
 
 
 def test_defaults_are_python_literals_of_the_checked_value() -> None:

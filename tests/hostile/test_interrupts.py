@@ -1,0 +1,291 @@
+"""Ctrl-C (and ``kill``) at every phase of ``add`` and ``sync``: the tree is as it was.
+
+Each case holds one phase open, or waits until it is observably under way, then signals:
+
+* ``template clone``: Copier's clone of the template appears in the private temporary
+  directory (the run's ``TMPDIR``);
+* ``rendering``: the first generated file appears in the service;
+* ``scratch database``: kitgen connects to Postgres to create the throwaway database the
+  migration is written against (the manifest and answers are already rewritten). The
+  connection goes through a proxy that holds it;
+* ``alembic``: the service's Alembic connects to that database; the proxy holds it.
+
+A pending hand edit of ``service.yaml`` must survive, byte for byte; Copier's temporary
+clones must be gone; the exit code is 130. ``pid`` signals kitgen alone; ``group``
+signals its process group, as a terminal's Ctrl-C does (git and Alembic get it too).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.hostile._harness import (
+    assert_refused,
+    assert_unchanged,
+    finished,
+    kitgen,
+    start_kitgen,
+    tree_state,
+)
+
+ADD = ("add", "repository", "Product", "--field", "name:str", "--field", "price:decimal")
+SYNC = ("sync",)
+ADD_COMMENT = "# owner: the payments team (a hand edit kitgen must keep)\n"
+SYNC_ENTITY = (
+    "entities:\n"
+    "  - name: Invoice   # added by hand, then `kitgen sync`\n"
+    "    fields:\n"
+    "      - {name: number, type: str, unique: true}\n"
+)
+GENERATED = {"add": "shop/models/product.py", "sync": "shop/models/invoice.py"}
+POSTGRES = ("127.0.0.1", 5432)
+_SSL_OR_GSS_REQUEST = (80877103, 80877104)
+
+
+# -- a Postgres proxy that can hold one connection open ------------------------------------
+
+
+class HoldingProxy:
+    """Forwards connections to the local Postgres, except one it holds without an answer:
+    the first to ``database`` (or, with ``database=None``, the first to any database
+    other than ``postgres``, i.e. Alembic's). ``held`` is set when that one arrives."""
+
+    def __init__(self, database: str | None) -> None:
+        self.database = database
+        self.held = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._sockets: list[socket.socket] = [self._listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self._listener.getsockname()[1]}/postgres"
+
+    def close(self) -> None:
+        for sock in self._sockets:
+            sock.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            self._sockets.append(client)
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        try:
+            startup = _startup_packet(client)
+        except OSError:
+            return
+        if startup is None:
+            return
+        if self._should_hold(startup) and not self.held.is_set():
+            self.held.set()
+            return  # never answered: kitgen (or Alembic) waits here
+        upstream = socket.create_connection(POSTGRES)
+        self._sockets.append(upstream)
+        upstream.sendall(startup)
+        threading.Thread(target=_pump, args=(upstream, client), daemon=True).start()
+        _pump(client, upstream)
+
+    def _should_hold(self, startup: bytes) -> bool:
+        fields = startup[8:].split(b"\0")
+        params = dict(zip(fields[0::2], fields[1::2], strict=False))
+        database = params.get(b"database", params.get(b"user", b"")).decode()
+        if self.database is None:
+            return database != "postgres"
+        return database == self.database
+
+
+def _startup_packet(client: socket.socket) -> bytes | None:
+    """The client's startup packet, after declining SSL and GSS encryption."""
+    while True:
+        header = _read(client, 8)
+        if header is None:
+            return None
+        length, code = struct.unpack("!II", header)
+        if code in _SSL_OR_GSS_REQUEST:
+            client.sendall(b"N")
+            continue
+        rest = _read(client, length - 8)
+        return None if rest is None else header + rest
+
+
+def _read(sock: socket.socket, size: int) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def _pump(source: socket.socket, target: socket.socket) -> None:
+    try:
+        while chunk := source.recv(65536):
+            target.sendall(chunk)
+    except OSError:
+        pass
+    finally:
+        for sock in (source, target):
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.fixture
+def proxy_for() -> Iterator[Callable[[str | None], HoldingProxy]]:
+    proxies: list[HoldingProxy] = []
+
+    def make(database: str | None) -> HoldingProxy:
+        proxies.append(HoldingProxy(database))
+        return proxies[-1]
+
+    yield make
+    for proxy in proxies:
+        proxy.close()
+
+
+# -- the cases ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    command: str  # "add" or "sync"
+    phase: str  # "template clone", "rendering", "scratch database", "alembic"
+    deliver: str = "pid"  # "pid": kitgen alone; "group": as a terminal's Ctrl-C
+    signum: int = signal.SIGINT
+    storm: bool = False  # keep signalling until kitgen exits (a Ctrl-C during the restore)
+
+
+CASES = [
+    Case("add-template-clone-pid", "add", "template clone"),
+    Case("add-template-clone-group", "add", "template clone", deliver="group"),
+    Case("add-rendering-pid", "add", "rendering"),
+    Case("add-rendering-group", "add", "rendering", deliver="group"),
+    Case("add-scratch-database-pid", "add", "scratch database"),
+    Case("add-scratch-database-group", "add", "scratch database", deliver="group"),
+    Case("add-alembic-pid", "add", "alembic"),
+    Case("add-alembic-group", "add", "alembic", deliver="group"),
+    Case("add-sigterm-scratch-database", "add", "scratch database", signum=signal.SIGTERM),
+    Case("add-ctrl-c-storm-during-restore", "add", "scratch database", storm=True),
+    Case(
+        "add-group-ctrl-c-storm-during-restore",
+        "add",
+        "rendering",
+        deliver="group",
+        storm=True,
+    ),
+    Case("sync-template-clone-group", "sync", "template clone", deliver="group"),
+    Case("sync-rendering-pid", "sync", "rendering"),
+    Case("sync-scratch-database-group", "sync", "scratch database", deliver="group"),
+    Case("sync-alembic-pid", "sync", "alembic"),
+    Case("sync-ctrl-c-storm-during-restore", "sync", "alembic", storm=True),
+]
+
+
+def hand_edit(service: Path, command: str) -> None:
+    """The edit of service.yaml a user has pending when they run the command."""
+    manifest = service / "service.yaml"
+    text = manifest.read_text(encoding="utf-8")
+    if command == "add":
+        manifest.write_text(text + ADD_COMMENT, encoding="utf-8")
+    else:
+        manifest.write_text(text.replace("entities: []\n", SYNC_ENTITY), encoding="utf-8")
+
+
+def copier_clone_exists(temp: Path) -> bool:
+    return any(temp.glob("*/copier._vcs.clone.*")) or any(temp.glob("copier._vcs.clone.*"))
+
+
+def wait_for(process: subprocess.Popen[str], reached: Callable[[], bool], phase: str) -> None:
+    deadline = time.monotonic() + 120
+    while not reached():
+        if process.poll() is not None:
+            output = "".join(process.communicate())
+            pytest.fail(f"kitgen ended (exit {process.returncode}) before {phase}:\n{output}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"kitgen never reached {phase}")
+        time.sleep(0.002)
+
+
+def deliver(process: subprocess.Popen[str], case: Case) -> None:
+    if case.deliver == "group":
+        os.killpg(process.pid, case.signum)
+    else:
+        os.kill(process.pid, case.signum)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_an_interrupt_leaves_the_tree_as_it_was(
+    case: Case,
+    service: Path,
+    tmp_path: Path,
+    proxy_for: Callable[[str | None], HoldingProxy],
+) -> None:
+    hand_edit(service, case.command)
+    before = tree_state(service)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    proxy = proxy_for("postgres" if case.phase == "scratch database" else None)
+    env = {"TMPDIR": str(temp), "DATABASE_URL": proxy.url}
+    process = start_kitgen(service, *(ADD if case.command == "add" else SYNC), env=env)
+    reached = {
+        "template clone": lambda: copier_clone_exists(temp),
+        "rendering": (service / GENERATED[case.command]).exists,
+        "scratch database": proxy.held.is_set,
+        "alembic": proxy.held.is_set,
+    }[case.phase]
+    wait_for(process, reached, case.phase)
+    deliver(process, case)
+    while case.storm and process.poll() is None:
+        deliver(process, case)
+        time.sleep(0.003)
+    result = finished(process)
+    assert_refused(result, code=130, says="interrupted")
+    assert_unchanged(before, service)
+    assert not list(temp.iterdir()), f"temporary files left behind: {list(temp.iterdir())}"
+
+
+@dataclass(frozen=True)
+class FailureCase:
+    id: str
+    command: str
+    database_url: str  # where the migration step looks for Postgres
+    says: str
+
+
+FAILURES = [
+    FailureCase("add-migration-fails", "add", "postgresql://postgres@127.0.0.1:1/x", "postgres"),
+    FailureCase("sync-migration-fails", "sync", "postgresql://postgres@127.0.0.1:1/x", "postgres"),
+]
+
+
+@pytest.mark.parametrize("case", FAILURES, ids=[case.id for case in FAILURES])
+def test_a_failure_after_the_manifest_was_written_restores_it(
+    case: FailureCase, service: Path
+) -> None:
+    """The migration runs after the manifest and answers were rewritten: its failure must
+    bring back the user's own manifest (hand edit included), not the new one."""
+    hand_edit(service, case.command)
+    before = tree_state(service)
+    args = ADD if case.command == "add" else SYNC
+    result = kitgen(service, *args, env={"DATABASE_URL": case.database_url})
+    assert_refused(result, says=case.says)
+    assert_unchanged(before, service)
