@@ -10,6 +10,8 @@ request gets the same status everywhere, and a stored row reads back the same.
 from __future__ import annotations
 
 import json
+import random
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +94,18 @@ class Probe:
     status: int
 
 
+RANDOM_TEXT = "".join(random.Random(0).choices(string.ascii_letters + string.digits, k=2600))
+
+
+def product(name: str) -> str:
+    """A Product body valid but for its customer, which does not exist (409 once stored)."""
+    return (
+        f'{{"slug": "s", "name": "{name}", "weight": 1.0, "published_at": "2024-01-01T00:00:00Z",'
+        ' "ref": "6f1c1b7e-3b8a-4d0c-9a57-0d3c2a1e4f10", "ratings": [],'
+        ' "customer_id": "6f1c1b7e-3b8a-4d0c-9a57-0d3c2a1e4f11"}'
+    )
+
+
 def reading(extra: str) -> str:
     """A Reading body: the one required field, then ``extra`` (raw JSON members)."""
     return '{"day": "2024-01-01"' + (", " + extra if extra else "") + "}"
@@ -133,6 +147,10 @@ PROBES = [
     Probe("malformed-json", "POST", "/readings", '{"day": ', 422),
     Probe("not-utf8", "POST", "/readings", "\udcff", 400),
     Probe("missing-reference", "POST", "/readings", reading('"product_id": 5'), 409),
+    # Product.name is an indexed text: Postgres cannot index an entry past ~2,700 bytes
+    # (random letters, so that Postgres cannot compress the entry below its limit).
+    Probe("indexed-text-reaches-the-database", "POST", "/products", product(RANDOM_TEXT), 409),
+    Probe("indexed-text-past-an-index-entry", "POST", "/products", product("\u00e9" * 1301), 422),
     Probe(
         "every-type-stored",
         "POST",

@@ -70,6 +70,15 @@ _DECIMAL_WIRE_IMPORTS = (
     ("decimal", "Decimal"),
     ("servicekit.database", "DecimalText"),
 )
+_INDEXED_TEXT_WIRE_IMPORTS = (
+    ("typing", "Annotated"),
+    ("servicekit.database", "StorableText"),
+    ("servicekit.database", "IndexKeyBytes"),
+)
+# A Postgres B-tree entry holds at most 2,704 bytes; keep some for the entry's headers and
+# the index's non-text columns, and share the rest among its text columns.
+_INDEX_ENTRY_BYTES = 2600
+_UTF8_MAX_BYTES_PER_CHAR = 4
 _KEY_WIRE: dict[str, tuple[str, tuple[tuple[str, str | None], ...]]] = {
     "int": ("RowId", (("servicekit.database", "RowId"),)),
     "uuid": ("uuid.UUID", (("uuid", None),)),
@@ -121,7 +130,7 @@ def field_code(manifest: Manifest, entity: Entity, field: EntityField) -> dict[s
         else:
             default_expr = python_literal(value)
     optional = field.nullable and kind != "json"  # JSON's null is a JSON value
-    wire = enum_name or _wire(manifest, field)[0]
+    wire = enum_name or _wire(manifest, entity, field)[0]
     return {
         "enum_class": enum_name,
         "enum_members": [[value.upper(), value] for value in values] if enum_name else None,
@@ -133,8 +142,13 @@ def field_code(manifest: Manifest, entity: Entity, field: EntityField) -> dict[s
     }
 
 
-def _wire(manifest: Manifest, field: EntityField) -> tuple[str, tuple[tuple[str, str | None], ...]]:
+def _wire(
+    manifest: Manifest, entity: Entity, field: EntityField
+) -> tuple[str, tuple[tuple[str, str | None], ...]]:
     """The schema annotation of a (non-enum) field's values and the imports it needs."""
+    limit = _index_entry_share(entity, field)
+    if limit is not None:
+        return f"Annotated[StorableText, IndexKeyBytes({limit})]", _INDEXED_TEXT_WIRE_IMPORTS
     if field.type == "fk":
         target = manifest.entity(field.to or "")
         assert target is not None  # checked by the manifest's references
@@ -143,6 +157,25 @@ def _wire(manifest: Manifest, field: EntityField) -> tuple[str, tuple[tuple[str,
         precision, scale = field.resolved_precision, field.resolved_scale
         return f"Annotated[Decimal, DecimalText({precision}, {scale})]", _DECIMAL_WIRE_IMPORTS
     return _WIRE[field.type]
+
+
+def _index_entry_share(entity: Entity, field: EntityField) -> int | None:
+    """The UTF-8 bytes a text field may hold so every index on it can store the row.
+
+    ``None`` when no index holds the field or its column can never outgrow its share.
+    """
+    if field.type not in ("str", "text"):
+        return None
+    indexes = [[field.name]] if field.unique or field.index else []
+    indexes += [group for group in entity.unique_together if field.name in group]
+    if not indexes:
+        return None
+    textual = {other.name for other in entity.fields if other.type in ("str", "text")}
+    share = min(_INDEX_ENTRY_BYTES // len(textual.intersection(index)) for index in indexes)
+    longest = field.resolved_max_length if field.type == "str" else None
+    if longest is not None and longest * _UTF8_MAX_BYTES_PER_CHAR <= share:
+        return None
+    return share
 
 
 def on_delete(field: EntityField) -> str:
@@ -228,7 +261,7 @@ def _schema_imports(manifest: Manifest, entity: Entity, fields: list[dict[str, A
         if code["enum_class"]:
             imports.add((f"{manifest.package}.models.{entity.module}", code["enum_class"]))
         else:
-            imports.update(_wire(manifest, field)[1])
+            imports.update(_wire(manifest, entity, field)[1])
         if _uses_pydantic_field(field, code):
             imports.add(("pydantic", "Field"))
     return imports

@@ -228,6 +228,7 @@ CLASS_NAMES_TAKEN = frozenset(
         "DecimalText",
         "Float64",
         "ISODate",
+        "IndexKeyBytes",
         "Int32",
         "Int64",
         "StorableJson",

@@ -45,6 +45,7 @@ __all__ = [
     "DecimalText",
     "Float64",
     "ISODate",
+    "IndexKeyBytes",
     "Int32",
     "Int64",
     "RowId",
@@ -80,6 +81,28 @@ def _check_text(text: str) -> None:
 
 
 StorableText = Annotated[str, Strict(), AfterValidator(_storable_text)]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexKeyBytes:
+    """``Annotated[StorableText, IndexKeyBytes(1300)]``: text an index entry can hold.
+
+    A Postgres B-tree entry holds at most 2,704 bytes, so a longer value in an indexed or
+    unique column fails at insert time; SQLite has no such limit. The bound, in UTF-8
+    bytes, keeps such a value a validation error on both databases.
+    """
+
+    limit: int
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
+
+    def _check(self, value: str) -> str:
+        if len(value.encode("utf-8")) > self.limit:
+            raise ValueError(f"an indexed text may be at most {self.limit} bytes in UTF-8")
+        return value
 
 
 def _storable_json(value: JsonValue) -> JsonValue:

@@ -222,7 +222,8 @@ def test_derived_names_types_and_defaults() -> None:
     wire = {name: field["schema_annotation"] for name, field in code.items()}
     assert wire == {
         "sku": "StorableText",
-        "order_ref": "StorableText | None",
+        # unique with sku: a text column that could outgrow its half of an index entry
+        "order_ref": "Annotated[StorableText, IndexKeyBytes(1300)] | None",
         "quantity": "Int32",
         "big": "Int64",
         "ratio": "Float64",
@@ -238,6 +239,37 @@ def test_derived_names_types_and_defaults() -> None:
         "customer_id": "uuid.UUID | None",
         "parent_id": "RowId",
     }
+
+
+def test_indexed_text_is_bounded_by_its_share_of_a_postgres_index_entry() -> None:
+    manifest = """\
+manifest_version: 1
+service: shop
+package: shop
+entities:
+  - name: Page
+    fields:
+      - {name: title, type: text, index: true}
+      - {name: body, type: text}
+      - {name: slug, type: str, unique: true}
+      - {name: path, type: str, max_length: 1000, nullable: true}
+      - {name: lang, type: str, max_length: 700}
+      - {name: rank, type: int}
+    unique_together: [[path, lang, rank]]
+"""
+    (page,) = ManifestDocument(manifest).validate().to_answers()["entities"]
+    wire = {field["name"]: field["schema_annotation"] for field in page["fields"]}
+    assert wire == {
+        "title": "Annotated[StorableText, IndexKeyBytes(2600)]",
+        "body": "StorableText",  # not indexed
+        "slug": "StorableText",  # 255 characters fit in any share
+        # Two text columns in one index share its entry.
+        "path": "Annotated[StorableText, IndexKeyBytes(1300)] | None",
+        "lang": "Annotated[StorableText, IndexKeyBytes(1300)]",
+        "rank": "Int32",
+    }
+    imports = page["schema_imports"]
+    assert "from servicekit.database import IndexKeyBytes, Int32, StorableText" in imports
 
 
 def test_defaults_are_python_literals_of_the_checked_value() -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql
 from servicekit.database import (
     DecimalText,
     Float64,
+    IndexKeyBytes,
     Int32,
     Int64,
     ISODate,
@@ -27,6 +28,7 @@ from servicekit.database._statements import statements_for
 from tests.runtime.database.models import Product
 
 Price = Annotated[Decimal, DecimalText(5, 2)]
+Indexed = Annotated[StorableText, IndexKeyBytes(8)]
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,9 @@ CASES = [
     Case("text-nul", StorableText, "a\x00b", False),
     Case("text-surrogate", StorableText, "\ud800", False),
     Case("text-plain", StorableText, "café", True),
+    Case("indexed-at-limit", Indexed, "abcdefgh", True),
+    Case("indexed-bytes-past-limit", Indexed, "abcdefgé", False),  # 8 characters, 9 bytes
+    Case("indexed-nul", Indexed, "a\x00", False),
     Case("json-nested", StorableJson, {"a": [1, 2.5, None, {"b": "c"}]}, True),
     Case("json-nan", StorableJson, {"a": [float("nan")]}, False),
     Case("json-nul-key", StorableJson, {"a\x00": 1}, False),
