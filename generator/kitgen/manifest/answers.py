@@ -1,8 +1,9 @@
 """The manifest as Copier answers: the contract with the per-entity templates.
 
 :func:`to_answers` returns plain JSON-serialisable data (str/int/bool/None/list/dict) in
-manifest order. Every name in it passed the manifest's name rules; every ``default`` is
-the ``repr()`` of a validated Python value, so a template pastes it as a literal.
+manifest order. Every name in it passed the manifest's name rules; every default is the
+source literal of a validated Python value, spelled as ``ruff format`` spells it
+(:mod:`._literals`), so a template pastes it as is.
 """
 
 from __future__ import annotations

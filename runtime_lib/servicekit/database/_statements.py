@@ -27,10 +27,7 @@ from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 ModelT = TypeVar("ModelT", bound=DeclarativeBase)
 
 _UPSERT_DIALECTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
-# A conflicting row is "touched" by assigning its own key back, so that RETURNING yields
-# it. ON CONFLICT DO NOTHING returns nothing for that row, and a follow-up SELECT runs in
-# the statement's old snapshot: under concurrency it can miss a row another transaction
-# just committed. The self-assignment locks the row and always returns it.
+# The TimestampMixin column an upsert that updates must set itself (_upsert_statement).
 _UPDATED_AT = "updated_at"
 # OFFSET is a signed 64-bit integer in Postgres and SQLite alike.
 _MAX_OFFSET = 2**63 - 1
@@ -180,6 +177,10 @@ def _upsert_statement(
         # ON CONFLICT bypasses the ORM's onupdate; the inserted row's default is "now".
         assignments.setdefault(_UPDATED_AT, stmt.excluded[_UPDATED_AT])
     if returning and not assignments:
+        # A conflicting row is "touched" by assigning its own key back, so that RETURNING
+        # yields it. ON CONFLICT DO NOTHING returns nothing for that row, and a follow-up
+        # SELECT runs in the statement's old snapshot: under concurrency it can miss a row
+        # another transaction just committed. The self-assignment locks and returns it.
         assignments = {conflict_on[0]: stmt.excluded[conflict_on[0]]}
     upsert: Any
     if assignments:
