@@ -1,11 +1,12 @@
 """Ctrl-C and ``kill`` while kitgen writes: they stop it, but never halfway through a write.
 
-A Ctrl-C (SIGINT) or ``kill`` (SIGTERM) in the middle of a restore, a ref update or a
-push would leave the very half-done state those steps exist to avoid. Inside
-:func:`uninterruptible` such a signal waits until the block is done, then takes effect
-as it would have (Ctrl-C raises :class:`KeyboardInterrupt` afterwards). Under
-:func:`interrupt_once` (a whole command) the first signal stops the command and the
-ones after it are dropped, so that its clean-up runs to the end.
+A Ctrl-C (SIGINT), ``kill`` (SIGTERM), a closed terminal (SIGHUP) or Ctrl-\\ (SIGQUIT)
+in the middle of a restore, a ref update or a push would leave the very half-done state
+those steps exist to avoid. Inside :func:`uninterruptible` such a signal waits until the
+block is done, then takes effect as it would have (Ctrl-C raises
+:class:`KeyboardInterrupt` afterwards). Under :func:`interrupt_once` (a whole command)
+the first signal stops the command and the ones after it are dropped, so that its
+clean-up runs to the end.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from typing import Any
 
 __all__ = ["interrupt_once", "sigint_ignored", "uninterruptible"]
 
-_DEFERRED = (signal.SIGINT, signal.SIGTERM)
+# Every signal whose default action ends the process and that a user sends in practice;
+# SIGQUIT would otherwise dump core with the tree half written.
+_DEFERRED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
 @contextmanager
 def uninterruptible() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block has finished, then deliver them.
+    """Hold SIGINT, SIGTERM, SIGHUP and SIGQUIT until the block has finished, then deliver them.
 
     The signals are blocked, not just handled: processes started in the block inherit
     the mask, so a Ctrl-C at the terminal (sent to the whole process group) cannot kill
@@ -63,9 +66,10 @@ def sigint_ignored() -> Iterator[None]:
 
 @contextmanager
 def interrupt_once() -> Iterator[None]:
-    """Within the block, the first SIGINT or SIGTERM raises :class:`KeyboardInterrupt` and
-    later ones are dropped: the command is already stopping, and a second Ctrl-C (or a
-    ``kill`` after it) must not cut its clean-up short. Re-entrant."""
+    """Within the block, the first SIGINT, SIGTERM, SIGHUP or SIGQUIT raises
+    :class:`KeyboardInterrupt` and later ones are dropped: the command is already
+    stopping, and a second Ctrl-C (or a ``kill`` after it) must not cut its clean-up
+    short. Re-entrant."""
     if _interrupts.active or threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import io
 import signal
 import sys
@@ -83,11 +84,28 @@ _NO = frozenset({"false", "no", "n", "off", "0"})
 def _typed_answers(
     data: dict[str, str], template: str | None, vcs_ref: str | None
 ) -> dict[str, Any]:
-    """``--data`` answers with yes/no questions answered strictly (``maybe`` is refused)."""
+    """``--data`` answers for the template's questions only, yes/no questions answered
+    strictly (``maybe`` is refused)."""
     if not data:
         return {}
-    yes_no = _yes_no_questions(template, vcs_ref)
+    questions = _template_questions(template, vcs_ref)
+    for key in data:
+        _require_question(key, questions)
+    _require_unshadowed_package(data)
+    yes_no = {name for name, question in questions.items() if _is_yes_no(question)}
     return {key: _yes_or_no(key, value) if key in yes_no else value for key, value in data.items()}
+
+
+def _require_question(key: str, questions: dict[str, Any]) -> None:
+    """Copier ignores an answer to no question: a typo would pass unnoticed. A question
+    never asked (``when: false``, e.g. the answers gate) is internal: answering it would
+    replace what the template computes."""
+    asked = sorted(name for name, question in questions.items() if not _is_internal(question))
+    if key in asked:
+        return
+    close = difflib.get_close_matches(key, asked, n=3)
+    hint = f"did you mean {', '.join(close)}?" if close else f"questions: {', '.join(asked)}"
+    raise UserError(f"--data {key!r}: the template has no such question; {hint}")
 
 
 def _yes_or_no(key: str, value: str) -> bool:
@@ -97,8 +115,21 @@ def _yes_or_no(key: str, value: str) -> bool:
     raise UserError(f"--data {key}={value}: {key} is a yes/no question; answer true or false")
 
 
-def _yes_no_questions(template: str | None, vcs_ref: str | None) -> set[str]:
-    """The template's questions of type bool (declared, or inferred from a bool default)."""
+def _require_unshadowed_package(data: dict[str, str]) -> None:
+    """The service's package sits first on its import path: named like a standard-library
+    module, it would replace that module for the service and everything it imports. The
+    template refuses the modules it knows of; this covers the whole standard library."""
+    # The template's default for package_name is service_name with "-" as "_".
+    package = data.get("package_name", data.get("service_name", "").replace("-", "_"))
+    if package in sys.stdlib_module_names:
+        raise UserError(
+            f"package_name {package!r} would shadow the standard-library module of that "
+            "name: choose another package_name"
+        )
+
+
+def _template_questions(template: str | None, vcs_ref: str | None) -> dict[str, Any]:
+    """The template's questions by name, as its ``copier.yml`` declares them."""
     from copier._main import Worker
 
     from kitgen.scaffold import _copier_errors  # the one mapping of Copier's errors
@@ -108,12 +139,16 @@ def _yes_no_questions(template: str | None, vcs_ref: str | None) -> set[str]:
     if vcs_ref is not None:
         checked_ref(vcs_ref, what="--vcs-ref")
     with _copier_errors(), Worker(src_path=source, vcs_ref=vcs_ref, quiet=True) as worker:
-        questions = worker.template.questions_data
-    return {name for name, question in questions.items() if _is_yes_no(question)}
+        return dict(worker.template.questions_data)
+
+
+def _is_internal(question: object) -> bool:
+    return isinstance(question, dict) and question.get("when") is False
 
 
 def _is_yes_no(question: object) -> bool:
-    """A question is a dict (``type``, ``default``, ...) or, in short form, its default."""
+    """Of type bool (declared, or inferred from a bool default). A question is a dict
+    (``type``, ``default``, ...) or, in short form, its default."""
     if not isinstance(question, dict):
         return isinstance(question, bool)
     return question.get("type") == "bool" or (

@@ -77,7 +77,9 @@ def _connection_errors(url: str, *, explicit: bool) -> Iterator[None]:
     try:
         yield
     except (ArgumentError, ValueError, psycopg.Error) as exc:
-        detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+        # Some errors quote the URL they could not use: never its secrets.
+        detail = " ".join(str(exc).replace(url, _shown_url(url)).split())[:300]
+        detail = _masked(detail) or type(exc).__name__
         if explicit:
             raise DatabaseUrlError(
                 f"DATABASE_URL={_shown_url(url)} is not a Postgres kitgen can use for its "
@@ -86,12 +88,26 @@ def _connection_errors(url: str, *, explicit: bool) -> Iterator[None]:
         raise MigrationError(f"cannot use the Postgres at {_shown_url(url)}: {detail}") from None
 
 
+# libpq takes secrets in the query too (`?password=...`, `?sslpassword=...`): a key
+# holding one of these words has its value masked, up to the next separator.
+_SECRET_PARAMETER = re.compile(r"((?:pass|secret|token)\w*=)[^&\s]*", re.IGNORECASE)
+
+
+# The password of `user:password@host`, in a URL or in text that did not parse as one.
+_USERINFO_PASSWORD = re.compile(r":[^:@/\s]*@")
+
+
+def _masked(text: str) -> str:
+    return _USERINFO_PASSWORD.sub(":***@", _SECRET_PARAMETER.sub(r"\1***", text))
+
+
 def _shown_url(url: str) -> str:
-    """``url`` without its password, or quoted as given when it is not a URL at all."""
+    """``url`` without its password or any password-like query parameter, or quoted
+    (secrets masked the same way) when it is not a URL at all."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        return _masked(make_url(url).render_as_string(hide_password=True))
     except (ArgumentError, ValueError):
-        return repr(url[:80])
+        return repr(_masked(url[:80]))
 
 
 def _alembic(root: Path, python: str, database_url: str, *args: str) -> str:

@@ -8,8 +8,11 @@ directory that is removed however the call ends.
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,16 +56,21 @@ def new_service(
     template: str | None = None,
     vcs_ref: str | None = None,
 ) -> Path:
-    """Render the template into ``destination`` (which must not exist or be empty)."""
+    """Render the template into ``destination`` (which must not exist or be empty).
+
+    All or nothing: the service is rendered into a hidden sibling of ``destination`` and
+    renamed into place once complete, so an interrupted or failed run leaves no partial
+    service behind.
+    """
     if destination.exists() and any(destination.iterdir()):
         raise UserError(f"{destination} already exists and is not empty")
     source = checked_location(template_source(template))
     if vcs_ref is not None:
         checked_ref(vcs_ref, what="--vcs-ref")
-    with _copier_errors(), _private_tempdir():
+    with _copier_errors(), _staging_for(destination) as staged, _private_tempdir():
         copier.run_copy(
             source,
-            destination,
+            staged,
             data=data or {},
             defaults=defaults,
             vcs_ref=vcs_ref,
@@ -70,6 +78,38 @@ def new_service(
             unsafe=False,
         )
     return destination
+
+
+@contextmanager
+def _staging_for(destination: Path) -> Iterator[Path]:
+    """A directory to render ``destination`` into, moved into place when the block
+    succeeds and removed on every other way out (a second Ctrl-C included).
+
+    It lies in a hidden directory next to ``destination``: the same file system, so the
+    move is a rename; and the same base name, so nothing Copier renders or records can
+    tell the difference.
+    """
+    target = Path(os.path.abspath(destination))  # "." and ".." have no usable name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    hidden = Path(tempfile.mkdtemp(prefix=f".{target.name}.kitgen-new-", dir=target.parent))
+    staged = hidden / target.name
+    try:
+        yield staged
+        with uninterruptible():
+            _move_into_place(staged, target)
+    finally:
+        with uninterruptible():
+            shutil.rmtree(hidden, ignore_errors=True)
+
+
+def _move_into_place(staged: Path, target: Path) -> None:
+    """One atomic rename; an existing (empty) directory keeps its identity (it may be
+    the user's working directory), so its new entries are moved in one by one."""
+    if not target.is_dir():
+        os.rename(staged, target)
+        return
+    for entry in staged.iterdir():
+        os.rename(entry, target / entry.name)
 
 
 def update_service(
@@ -148,21 +188,36 @@ def require_safe_to_render(path: Path, *, regular: tuple[str, ...] = (ANSWERS_FI
 
 
 def _require_contained(root: Path, regular: tuple[str, ...]) -> None:
-    """Copier (and kitgen) write files in place, following symlinks: a committed symlink
-    that leads out of the service would have a file elsewhere rewritten."""
+    """Copier (and kitgen) write files in place, following symlinks and sharing the
+    bytes of hard links: a committed symlink that leads out of the service, or a file
+    hard-linked to another, would have a file elsewhere rewritten."""
     for name in regular:
         if (root / name).is_symlink():
             raise UserError(
                 f"{name} is a symlink: kitgen writes it in place; replace it with a regular file"
             )
     listed = git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
-    for name in filter(None, listed.split("\0")):
-        entry = root / name
-        if entry.is_symlink() and not entry.resolve().is_relative_to(root):
-            raise UserError(
-                f"{name} is a symlink leading outside the service ({os.readlink(entry)}): "
-                "kitgen would write through it; replace it with a regular file or directory"
-            )
+    for name in (*regular, *filter(None, listed.split("\0"))):
+        _require_own_file(root, name)
+
+
+def _require_own_file(root: Path, name: str) -> None:
+    entry = root / name
+    try:
+        status = entry.lstat()
+    except FileNotFoundError:
+        return  # deleted in the work tree: nothing to write through
+    if stat.S_ISLNK(status.st_mode) and not entry.resolve().is_relative_to(root):
+        raise UserError(
+            f"{name} is a symlink leading outside the service ({os.readlink(entry)}): "
+            "kitgen would write through it; replace it with a regular file or directory"
+        )
+    # git never creates hard links, so this one was made by hand.
+    if stat.S_ISREG(status.st_mode) and status.st_nlink > 1:
+        raise UserError(
+            f"{name} is hard-linked to {status.st_nlink - 1} other file(s): kitgen writes "
+            "it in place and would change them too; replace it with a copy of its own"
+        )
 
 
 def _require_safe_answers(path: Path) -> None:
@@ -206,7 +261,7 @@ def _copier_errors(prefix: str = "") -> Iterator[None]:
     try:
         yield
     except _COPIER_USER_ERRORS as exc:
-        raise UserError(f"{prefix}{exc}") from exc
+        raise UserError(f"{prefix}{_gate_refusal(exc) or exc}") from exc
     except OSError as exc:  # the file system refused a write: a read-only or odd path
         if exc.filename is None:
             raise
@@ -219,6 +274,22 @@ def _copier_errors(prefix: str = "") -> Iterator[None]:
             f"{prefix}{in_the_way} is a directory, but the template renders a file there: "
             "move the directory away, commit, and run again"
         ) from exc
+
+
+# How Jinja words the undefined attribute the template's answers gate looks up to fail
+# (templates/macros/answers.jinja `refuse_invalid`): the attribute's name, as a repr, is
+# the gate's message.
+_GATE_FAILURE = re.compile(r"\A'None' has no attribute ('.*'|\".*\")\Z", re.DOTALL)
+
+
+def _gate_refusal(exc: Exception) -> str | None:
+    """The message of the answers gate (``invalid answer: ...``) that ``exc`` carries,
+    read back from Jinja's repr so quotes and backslashes show once, or None."""
+    found = _GATE_FAILURE.match(str(exc))
+    if found is None:
+        return None
+    message = ast.literal_eval(found.group(1))
+    return message if message.startswith("invalid answer: ") else None
 
 
 def _directory_rendered_as_file(exc: AssertionError) -> str | None:

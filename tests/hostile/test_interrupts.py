@@ -35,6 +35,7 @@ from tests.hostile._harness import (
     assert_refused,
     assert_unchanged,
     finished,
+    git,
     kitgen,
     start_kitgen,
     tree_state,
@@ -289,3 +290,128 @@ def test_a_failure_after_the_manifest_was_written_restores_it(
     result = kitgen(service, *args, env={"DATABASE_URL": case.database_url})
     assert_refused(result, says=case.says)
     assert_unchanged(before, service)
+
+
+# -- a closed terminal (SIGHUP) and Ctrl-\ (SIGQUIT) stop kitgen as Ctrl-C does ------------------
+
+
+@dataclass(frozen=True)
+class HangupCase:
+    id: str
+    signum: int
+    phase: str  # as in CASES: "rendering" or "scratch database"
+
+
+HANGUPS = [
+    HangupCase("add-sighup-rendering", signal.SIGHUP, "rendering"),
+    HangupCase("add-sighup-scratch-database", signal.SIGHUP, "scratch database"),
+    HangupCase("add-sigquit-rendering", signal.SIGQUIT, "rendering"),
+    HangupCase("add-sigquit-scratch-database", signal.SIGQUIT, "scratch database"),
+]
+
+
+@pytest.mark.parametrize("case", HANGUPS, ids=[case.id for case in HANGUPS])
+def test_a_hangup_or_quit_leaves_the_tree_as_it_was(
+    case: HangupCase,
+    service: Path,
+    tmp_path: Path,
+    proxy_for: Callable[[str | None], HoldingProxy],
+) -> None:
+    hand_edit(service, "add")
+    before = tree_state(service)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    proxy = proxy_for("postgres")
+    env = {"TMPDIR": str(temp), "DATABASE_URL": proxy.url}
+    process = start_kitgen(service, *ADD, env=env)
+    reached = {
+        "rendering": (service / GENERATED["add"]).exists,
+        "scratch database": proxy.held.is_set,
+    }[case.phase]
+    wait_for(process, reached, case.phase)
+    os.kill(process.pid, case.signum)
+    result = finished(process)
+    assert_refused(result, code=130, says="interrupted")
+    assert_unchanged(before, service)
+    assert not list(temp.iterdir()), f"temporary files left behind: {list(temp.iterdir())}"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGQUIT], ids=["sighup", "sigquit"])
+def test_a_hangup_during_a_dry_run_leaves_no_scratch_work_tree(
+    signum: int, service: Path, tmp_path: Path
+) -> None:
+    """A dry run renders in a scratch ``git worktree``: it is removed and unregistered."""
+    hand_edit(service, "add")
+    before = tree_state(service)
+    worktrees_before = git(service, "worktree", "list", "--porcelain")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    process = start_kitgen(service, *ADD, "--dry-run", env={"TMPDIR": str(temp)})
+    wait_for(process, lambda: any(temp.glob(f"*/shop/{GENERATED['add']}")), "rendering")
+    os.kill(process.pid, signum)
+    result = finished(process)
+    assert_refused(result, code=130, says="interrupted")
+    assert_unchanged(before, service)
+    assert git(service, "worktree", "list", "--porcelain") == worktrees_before
+    assert not list(temp.iterdir()), f"temporary files left behind: {list(temp.iterdir())}"
+
+
+# -- `kitgen new` is all or nothing ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewCase:
+    id: str
+    signum: int
+    existing_empty: bool = False  # the destination is an empty directory made beforehand
+
+
+NEW_CASES = [
+    NewCase("new-sigint", signal.SIGINT),
+    NewCase("new-sighup", signal.SIGHUP),
+    NewCase("new-sigint-into-empty-directory", signal.SIGINT, existing_empty=True),
+]
+
+
+@pytest.mark.parametrize("case", NEW_CASES, ids=[case.id for case in NEW_CASES])
+def test_an_interrupted_new_leaves_no_partial_service(
+    case: NewCase, hostile_template: Path, tmp_path: Path
+) -> None:
+    parent = tmp_path / "services"
+    parent.mkdir()
+    destination = parent / "shop"
+    if case.existing_empty:
+        destination.mkdir()
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    process = start_kitgen(
+        parent,
+        *("new", "shop", "--defaults", "--template", str(hostile_template)),
+        *("--vcs-ref", "1.0.0", "--data", "service_name=shop"),
+        env={"TMPDIR": str(temp)},
+    )
+    # Halfway through rendering: the first file is in the hidden staging directory.
+    wait_for(process, lambda: any(parent.glob(".*/shop/README.md")), "rendering")
+    os.kill(process.pid, case.signum)
+    result = finished(process)
+    assert_refused(result, code=130, says="interrupted")
+    expected = ["shop"] if case.existing_empty else []
+    assert sorted(entry.name for entry in parent.iterdir()) == expected
+    assert not destination.exists() or not any(destination.iterdir())
+    assert not list(temp.iterdir()), f"temporary files left behind: {list(temp.iterdir())}"
+
+
+def test_new_records_no_trace_of_its_staging_directory(
+    hostile_template: Path, pristine_service: Path, tmp_path: Path
+) -> None:
+    """The answers of a service made by the staged ``new`` are those of any other."""
+    result = kitgen(
+        tmp_path,
+        *("new", "shop", "--defaults", "--template", str(hostile_template)),
+        *("--vcs-ref", "1.0.0", "--data", "service_name=shop", "--data", "with_streams=true"),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [entry.name for entry in tmp_path.iterdir()] == ["shop"]
+    answers = (tmp_path / "shop" / ".copier-answers.yml").read_text(encoding="utf-8")
+    assert "kitgen-new" not in answers
+    assert answers == (pristine_service / ".copier-answers.yml").read_text(encoding="utf-8")

@@ -229,7 +229,84 @@ ANSWER_CASES = [
     Answer("bool-empty", "async_db=", ("--data async_db=", "yes/no question")),
     Answer("no-equals-sign", "with_streams", ("KEY=VALUE",)),
     Answer("markup-in-value", "service_name=[red]x", ("[red]x",)),
+    # a key that answers no question (Copier would ignore it)
+    Answer("unknown-key", "bogus=1", ("--data 'bogus'", "no such question", "service_name")),
+    Answer("misspelt-key", "with_stream=true", ("'with_stream'", "did you mean with_streams")),
+    Answer("internal-question", "answers_gate=x", ("'answers_gate'", "no such question")),
+    Answer("control-character-key", "k\x1by=1", ("'k\\x1by'", "no such question")),
+    # package names that shadow a module the service (or Python) imports
+    Answer("package-shadows-decimal", "package_name=decimal", ("package_name", "decimal")),
+    Answer("package-shadows-uvicorn", "package_name=uvicorn", ("package_name", "uvicorn")),
+    Answer(
+        "package-shadows-any-stdlib-module",
+        "package_name=tomllib",
+        ("package_name 'tomllib' would shadow the standard-library module",),
+    ),
 ]
+
+# The template's answers gate: its own message, once, escaped once (issue: Jinja's
+# "'None' has no attribute ..." wrapping and doubled backslashes).
+_DESCRIPTION_RULE = (
+    "error: invalid answer: description must be one line without double quotes, "
+    "backslashes, tabs or control characters (got {})"
+)
+GATE_CASES = [
+    Answer("double-quotes", 'description=say "hi"', (_DESCRIPTION_RULE.format('"say \\"hi\\""'),)),
+    Answer("backslash", "description=a\\b", (_DESCRIPTION_RULE.format('"a\\\\b"'),)),
+    Answer(
+        "escape-sequence", "description=a\x1b[31mb", (_DESCRIPTION_RULE.format('"a\\u001b[31mb"'),)
+    ),
+]
+
+
+@pytest.mark.parametrize("case", GATE_CASES, ids=lambda case: case.id)
+def test_the_answers_gate_speaks_once_and_plainly(
+    hostile_template: Path, tmp_path: Path, case: Answer
+) -> None:
+    before = tree_state(tmp_path)
+    result = _new_service(tmp_path, hostile_template, case.data)
+    assert_refused(result)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == list(case.says)
+    assert_unchanged(before, tmp_path)
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A ``DATABASE_URL`` holding ``hunter2`` somewhere: the message shows it masked."""
+
+    id: str
+    url: str
+    shown: str
+
+
+SECRET_CASES = [
+    Secret(
+        "password-in-query",
+        "postgresql://u@127.0.0.1:1/x?password=hunter2",
+        "postgresql://u@127.0.0.1:1/x?password=***",
+    ),
+    Secret(
+        "sslpassword-and-userinfo",
+        "postgresql://u:hunter2@127.0.0.1:1/x?sslmode=disable&sslpassword=hunter2",
+        "postgresql://u:***@127.0.0.1:1/x?sslmode=disable&sslpassword=***",
+    ),
+    Secret(
+        "not-a-url-with-a-password",
+        "u:hunter2@127.0.0.1 password=hunter2",
+        "password=***",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", SECRET_CASES, ids=lambda case: case.id)
+def test_database_url_secrets_are_masked(service: Path, case: Secret) -> None:
+    before = tree_state(service)
+    result = kitgen(service, *_repository("Product"), env={"DATABASE_URL": case.url})
+    message = assert_refused(result, says="fix or unset DATABASE_URL")
+    assert case.shown in message
+    assert "hunter2" not in result.stdout + result.stderr, "a password was shown"
+    assert_unchanged(before, service)
 
 
 def _new_service(cwd: Path, template: Path, answer: str) -> subprocess.CompletedProcess[str]:

@@ -13,6 +13,8 @@ import ast
 import inspect
 import re
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,6 +172,17 @@ FLAG_CASES = [
         ("add", "consumer", "import", "--handles", "order.*"),
         ("group 'import'", "module 'import'", "keyword"),
     ),
+    # required references in a cycle: no first row could ever be inserted
+    Refusal(
+        "required-self-reference",
+        _add_repository("Node", "parent_id:fk:to=Node"),
+        ("Node.parent_id -> Node", "cycle", "nullable"),
+    ),
+    Refusal(
+        "required-self-reference-field",
+        ("add", "field", "Item", "parent_id:fk:to=Item"),
+        ("Item.parent_id -> Item", "cycle", "nullable"),
+    ),
 ]
 
 
@@ -292,6 +305,19 @@ EDIT_CASES = [
         "consumer-keyword-module",
         "entities: []\nconsumers:\n  - {group: async, handles: ['order.*']}\n",
         ("service.yaml:13:", "consumers[0].group", "'async'", "keyword"),
+    ),
+    HandEdit(
+        "required-self-reference",
+        _entities("- {name: Node, fields: [{name: parent_id, type: fk, to: Node}]}"),
+        ("service.yaml:12:59:", "entities[0].fields[0].to", "(Node.parent_id -> Node)", "nullable"),
+    ),
+    HandEdit(
+        "required-two-entity-cycle",
+        _entities(
+            "- {name: Order, fields: [{name: item_id, type: fk, to: OrderItem}]}",
+            "- {name: OrderItem, fields: [{name: order_id, type: fk, to: Order}]}",
+        ),
+        ("service.yaml:12:", "(Order.item_id -> OrderItem.order_id -> Order)", "nullable"),
     ),
 ]
 
@@ -589,3 +615,53 @@ def test_every_route_the_app_serves_is_refused_as_an_entity_route(rendered: _Ren
     assert "health" in served, served
     missing = served - ROUTES_TAKEN
     assert not missing, f"add to ROUTES_TAKEN in kitgen/manifest/_reserved.py: {sorted(missing)}"
+
+
+# -- package_name: every module the service imports is refused by the template ---------
+
+
+def _imported_roots(module: ast.Module) -> set[str]:
+    """The top-level modules ``module`` imports anywhere (absolute imports only)."""
+    roots: set[str] = set()
+    for node in ast.walk(module):
+        if isinstance(node, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def test_every_module_the_service_imports_is_refused_as_package_name(
+    rendered: _Rendered, hostile_template: Path, tmp_path: Path
+) -> None:
+    """A package named like an imported module shadows it: copier.yml's list must hold
+    every module the service and its vendored servicekit import."""
+    imported = set().union(
+        *(_imported_roots(ast.parse(path.read_text())) for path in rendered.root.rglob("*.py"))
+    )
+    candidates = sorted(
+        name
+        for name in imported - {rendered.manifest.package}
+        if re.fullmatch(r"[a-z][a-z0-9_]*", name)  # others fail the identifier rule first
+    )
+    accepted = [
+        name
+        for name in candidates
+        if "would shadow" not in _copier_copy_package(hostile_template, tmp_path, name)
+    ]
+    assert not accepted, f"add to package_name's list in copier.yml: {accepted}"
+
+
+def _copier_copy_package(template: Path, cwd: Path, package: str) -> str:
+    """What plain ``copier copy`` prints for ``package_name=<package>`` (validators only:
+    the copy itself is never reached for a refused name)."""
+    copier = Path(sys.executable).with_name("copier")
+    result = subprocess.run(
+        [
+            str(copier), "copy", "--defaults", "--vcs-ref", "1.0.0",
+            "-d", "service_name=svc", "-d", f"package_name={package}",
+            str(template), str(cwd / package),
+        ],
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    return result.stdout + result.stderr

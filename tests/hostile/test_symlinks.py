@@ -80,3 +80,82 @@ def test_a_symlink_within_the_service_is_fine(service: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert (service / "shop" / "models" / "product.py").is_file()
     assert os.readlink(service / "NOTES.md") == "README.md"
+
+
+# -- the lock file in .git is never written through ------------------------------------------
+
+
+@dataclass(frozen=True)
+class LockCase:
+    id: str
+    command: tuple[str, ...]
+    dangling: bool  # the symlink's target does not exist (else an outside file)
+
+
+LOCK_CASES = [
+    LockCase("lock-symlink-add", ADD, dangling=False),
+    LockCase("lock-symlink-dry-run", (*ADD, "--dry-run"), dangling=False),
+    LockCase("lock-symlink-update", ("update",), dangling=False),
+    LockCase("lock-dangling-symlink-add", ADD, dangling=True),
+    LockCase("lock-dangling-symlink-dry-run", (*ADD, "--dry-run"), dangling=True),
+]
+
+
+@pytest.mark.parametrize("case", LOCK_CASES, ids=[case.id for case in LOCK_CASES])
+def test_a_symlinked_lock_file_is_refused(case: LockCase, service: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside" / "precious.txt"
+    outside.parent.mkdir()
+    if not case.dangling:
+        outside.write_bytes(b"a file kitgen must not touch\n")
+    lock = service / ".git" / "kitgen.lock"
+    lock.unlink(missing_ok=True)
+    lock.symlink_to(outside)
+    before = tree_state(service)
+    result = kitgen(service, *case.command)
+    assert_refused(result, says="kitgen.lock is a symbolic link; remove it")
+    assert_unchanged(before, service)
+    assert os.readlink(lock) == str(outside)
+    if case.dangling:
+        assert not outside.exists(), "the dangling symlink's target was created"
+    else:
+        assert outside.read_bytes() == b"a file kitgen must not touch\n"
+
+
+# -- a hard link is one file in two places: writing it in place writes both ------------------
+
+
+@dataclass(frozen=True)
+class HardLinkCase:
+    id: str
+    name: str  # the committed file hard-linked to a file outside the service
+    command: tuple[str, ...]
+
+
+HARD_LINK_CASES = [
+    HardLinkCase("manifest-add", "service.yaml", ADD),
+    HardLinkCase("manifest-sync", "service.yaml", ("sync",)),
+    HardLinkCase("manifest-dry-run", "service.yaml", (*ADD, "--dry-run")),
+    HardLinkCase("answers-add", ".copier-answers.yml", ADD),
+    HardLinkCase("answers-update", ".copier-answers.yml", ("update",)),
+    HardLinkCase("router-registry-add", "shop/routers/__init__.py", ADD),
+    HardLinkCase("readme-update", "README.md", ("update",)),
+]
+
+
+@pytest.mark.parametrize("case", HARD_LINK_CASES, ids=[case.id for case in HARD_LINK_CASES])
+def test_a_hard_linked_file_is_refused(case: HardLinkCase, service: Path, tmp_path: Path) -> None:
+    """The committed file replaced by a hard link to an identical file outside
+    (``ln /outside/file service.yaml``): git sees no change, the tree is clean, and the
+    outside file stays byte-identical."""
+    outside = tmp_path / "outside" / Path(case.name).name
+    outside.parent.mkdir()
+    inside = service / case.name
+    outside.write_bytes(inside.read_bytes())
+    inside.unlink()
+    os.link(outside, inside)
+    before, outside_before = tree_state(service), outside.read_bytes()
+    result = kitgen(service, *case.command)
+    message = assert_refused(result, says=f"{case.name} is hard-linked")
+    assert "replace it with a copy" in message
+    assert_unchanged(before, service)
+    assert outside.read_bytes() == outside_before, "the file outside the service was rewritten"

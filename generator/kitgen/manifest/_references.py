@@ -143,9 +143,59 @@ def check_manifest(manifest: Manifest) -> None:
                     f"unknown entity '{field.to}'; entities: "
                     + (", ".join(entity_names) or "(none)"),
                 )
+    _check_required_cycles(entities)
     event_names = [event.name for event in manifest.events]
     for index, consumer in enumerate(manifest.consumers):
         _check_handles(consumer, ("consumers", index, "handles"), event_names)
+
+
+class _Reference(NamedTuple):
+    """A required (non-nullable) foreign key: ``entity.field`` points at ``to``."""
+
+    entity: str
+    field: str
+    to: str
+
+
+def _check_required_cycles(entities: Sequence[Entity]) -> None:
+    """No cycle of required references, a self-reference included: its first row could
+    never be inserted, and the generated test factories would recurse forever."""
+    required: dict[str, list[_Reference]] = {entity.name: [] for entity in entities}
+    for entity in entities:
+        for field in entity.fields:
+            if field.to is not None and not field.nullable:
+                required[entity.name].append(_Reference(entity.name, field.name, field.to))
+    for e_index, entity in enumerate(entities):
+        for f_index, field in enumerate(entity.fields):
+            if field.to is None or field.nullable:
+                continue
+            first = _Reference(entity.name, field.name, field.to)
+            back = _required_path(required, field.to, entity.name)
+            if back is not None:
+                cycle = " -> ".join(f"{ref.entity}.{ref.field}" for ref in [first, *back])
+                raise LocatedError(
+                    ("entities", e_index, "fields", f_index, "to"),
+                    f"required references form a cycle ({cycle} -> {entity.name}): no first "
+                    "row could be inserted; make a reference in it 'nullable: true'",
+                )
+
+
+def _required_path(
+    required: dict[str, list[_Reference]], start: str, goal: str
+) -> list[_Reference] | None:
+    """The required references leading from entity ``start`` to ``goal`` (none when
+    ``start`` is ``goal``), or None when there is no such path."""
+    paths: dict[str, list[_Reference]] = {start: []}
+    waiting = [start]
+    while waiting:
+        name = waiting.pop(0)
+        if name == goal:
+            return paths[name]
+        for reference in required.get(name, []):
+            if reference.to not in paths:
+                paths[reference.to] = [*paths[name], reference]
+                waiting.append(reference.to)
+    return None
 
 
 def _check_enum_classes(entities: Sequence[Entity]) -> None:

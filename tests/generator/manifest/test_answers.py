@@ -42,7 +42,7 @@ entities:
       - {name: sizes, type: 'list[int]', default: []}
       - {name: state, type: enum, values: [draft, live], default: draft}
       - {name: customer_id, type: fk, to: Customer, on_delete: set null, nullable: true}
-      - {name: parent_id, type: fk, to: OrderItem}
+      - {name: parent_id, type: fk, to: OrderItem, on_delete: restrict, nullable: true}
   - name: Category
     table: product_categories
     fields:
@@ -158,6 +158,7 @@ def test_every_field_type() -> None:
         _field(
             "parent_id",
             "fk",
+            nullable=True,
             to="OrderItem",
             to_module="order_item",
             to_table="order_items",
@@ -237,7 +238,7 @@ def test_derived_names_types_and_defaults() -> None:
         "sizes": "list[Int64]",
         "state": "OrderItemState",
         "customer_id": "uuid.UUID | None",
-        "parent_id": "RowId",
+        "parent_id": "RowId | None",
     }
 
 

@@ -621,7 +621,34 @@ CASES: list[tuple[str, str | None, str, str]] = [
         "package: orders\n1: x\n",
         "service.yaml:4:1: key 1 is not a string; keys are names",
     ),
+    (
+        "fk_required_self_reference",
+        "{name: email, type: str}",
+        "{name: parent_id, type: fk, to: Customer}",
+        (
+            "service.yaml:10:41: entities[0].fields[0].to: required references form a cycle "
+            "(Customer.parent_id -> Customer): no first row could be inserted; make a "
+            "reference in it 'nullable: true'"
+        ),
+    ),
+    (
+        "fk_required_cycle_of_two",
+        "{name: email, type: str}",
+        "{name: product_id, type: fk, to: Product}",
+        (
+            "service.yaml:10:42: entities[0].fields[0].to: required references form a cycle "
+            "(Customer.product_id -> Product.customer_id -> Customer): no first row could be "
+            "inserted; make a reference in it 'nullable: true'"
+        ),
+    ),
 ]
+
+
+def test_a_cycle_with_a_nullable_reference_is_valid() -> None:
+    text = BASE.replace(
+        "{name: email, type: str}", "{name: product_id, type: fk, to: Product, nullable: true}"
+    )
+    assert ManifestDocument(text).validate().service == "orders"
 
 
 def _message(text: str) -> str:
