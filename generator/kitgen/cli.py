@@ -88,7 +88,9 @@ def _typed_answers(
     strictly (``maybe`` is refused)."""
     if not data:
         return {}
-    questions = _template_questions(template, vcs_ref)
+    from kitgen.scaffold import template_questions
+
+    questions = template_questions(template, vcs_ref)
     for key in data:
         _require_question(key, questions)
     _require_unshadowed_package(data)
@@ -126,20 +128,6 @@ def _require_unshadowed_package(data: dict[str, str]) -> None:
             f"package_name {package!r} would shadow the standard-library module of that "
             "name: choose another package_name"
         )
-
-
-def _template_questions(template: str | None, vcs_ref: str | None) -> dict[str, Any]:
-    """The template's questions by name, as its ``copier.yml`` declares them."""
-    from copier._main import Worker
-
-    from kitgen.scaffold import _copier_errors  # the one mapping of Copier's errors
-    from kitgen.template import checked_location, checked_ref, template_source
-
-    source = checked_location(template_source(template))
-    if vcs_ref is not None:
-        checked_ref(vcs_ref, what="--vcs-ref")
-    with _copier_errors(), Worker(src_path=source, vcs_ref=vcs_ref, quiet=True) as worker:
-        return dict(worker.template.questions_data)
 
 
 def _is_internal(question: object) -> bool:

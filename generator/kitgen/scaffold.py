@@ -131,6 +131,17 @@ def update_service(
         return UpdateResult(path, conflicted_paths(path))
 
 
+def template_questions(template: str | None, vcs_ref: str | None) -> dict[str, Any]:
+    """The template's questions by name, as its ``copier.yml`` declares them."""
+    from copier._main import Worker  # Copier has no public API for reading questions
+
+    source = checked_location(template_source(template))
+    if vcs_ref is not None:
+        checked_ref(vcs_ref, what="--vcs-ref")
+    with _copier_errors(), Worker(src_path=source, vcs_ref=vcs_ref, quiet=True) as worker:
+        return dict(worker.template.questions_data)
+
+
 @contextmanager
 def service_lock(path: Path) -> Iterator[None]:
     """One writing kitgen at a time in the work tree at ``path``.
