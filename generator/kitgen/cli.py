@@ -169,8 +169,13 @@ def new(
     ] = False,
     template: TemplateOption = None,
     vcs_ref: RefOption = None,
+    no_git: Annotated[
+        bool, typer.Option("--no-git", help="Do not make the service a git repository.")
+    ] = False,
 ) -> None:
-    """Create a service from the template (a thin wrapper over `copier copy`)."""
+    """Create a service from the template (`copier copy`), as a git repository with one
+    commit of the generated tree."""
+    from kitgen._git import git, repository_root
     from kitgen.scaffold import new_service
 
     if destination.exists() and not destination.is_dir():
@@ -182,8 +187,23 @@ def new(
             defaults=defaults,
             template=template,
             vcs_ref=vcs_ref,
+            git_init=not no_git,
         )
     say(f"created {created}")
+    if no_git:
+        return
+    enclosing = repository_root(created.resolve())
+    if enclosing == created.resolve():
+        commit = git(created, "rev-parse", "--short", "HEAD").strip()
+        say(f"git repository with one commit ({commit}); next: cd {created} && kitgen add ...")
+    elif enclosing is not None:
+        tell(
+            "note:",
+            f"{created} is inside the git repository at {enclosing}, so it was not made a "
+            "repository of its own; kitgen add and copier update need the service at a "
+            "repository's root",
+            style="bold yellow",
+        )
 
 
 @app.command()
@@ -233,26 +253,48 @@ def add_repository(
         list[str] | None,
         typer.Option("--unique-together", help="Comma-separated fields unique together."),
     ] = None,
+    cached: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cached", help="A cached lookup by a unique field, e.g. by_slug (repeatable)."
+        ),
+    ] = None,
+    cache_ttl: Annotated[
+        int | None, typer.Option("--cache-ttl", help="Seconds a cached lookup lives.")
+    ] = None,
     force: ForceOption = False,
     dry_run: DryRunOption = False,
     path: PathOption = Path("."),
 ) -> None:
-    """Add an entity: model, repository, schemas, router, tests and a migration."""
+    """Add an entity: model, repository, schemas, router, tests and a migration.
+
+    Without --field, asks for the fields at a terminal; elsewhere the entity gets its
+    primary key and timestamps only (add fields later with `kitgen add field`)."""
+    from kitgen._prompts import ask_entity_fields, interactive
     from kitgen.manifest import parse_field_spec
 
-    if not fields:
-        raise UserError("add repository needs at least one --field name:type")
-    entity: dict[str, Any] = {
-        "name": name,
-        "fields": [parse_field_spec(spec) for spec in fields],
-    }
+    if fields:
+        parsed = [parse_field_spec(spec) for spec in fields]
+    elif interactive():
+        _require_addable(path, {"name": name, "fields": []}, force=force)  # before any typing
+        parsed = ask_entity_fields(name)
+    else:
+        parsed = []
+    entity: dict[str, Any] = {"name": name, "fields": parsed}
     if table:
         entity["table"] = table
     if uuid_pk:
         entity["primary_key"] = "uuid"
     if unique_together:
         entity["unique_together"] = [group.split(",") for group in unique_together]
+    if cached or cache_ttl is not None:
+        entity["repository"] = {"cached": cached or []}
+        if cache_ttl is not None:
+            entity["repository"]["ttl"] = cache_ttl
     _change(path, f"add {name}", dry_run, lambda doc: doc.add_entity(entity, force=force))
+    if not parsed:
+        say(f"{name} has its primary key and timestamps only; add fields with")
+        say(f"  kitgen add field {name} price:decimal  (one per field, name:type[:option...])")
 
 
 @add_app.command("field")
@@ -299,16 +341,49 @@ def add_consumer(
         typer.Option("--handles", help="An event name or a routing-key glob (repeatable)."),
     ] = None,
     stream: Annotated[str | None, typer.Option(help="Stream (default: <service>:events).")] = None,
+    dead_letters: Annotated[
+        str | None,
+        typer.Option(help="Dead-letter stream, or 'off' (default: <stream>:dead)."),
+    ] = None,
+    max_deliveries: Annotated[
+        int | None, typer.Option(help="Deliveries before a message is dead-lettered.")
+    ] = None,
+    retries: Annotated[
+        int | None, typer.Option(help="Quick retries of a failed handler (default 0).")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="Seconds a handler may run (default 30).")
+    ] = None,
+    claim_min_idle_ms: Annotated[
+        int | None,
+        typer.Option(help="Idle time before another consumer takes a message over."),
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option(help="Where a new group starts: beginning or latest.")
+    ] = None,
     force: ForceOption = False,
     dry_run: DryRunOption = False,
     path: PathOption = Path("."),
 ) -> None:
-    """Add a consumer group with handler stubs, started by the app's lifespan."""
+    """Add a consumer group with handler stubs, started by the app's lifespan.
+
+    Delivery settings not given keep the stream router's defaults; dead letters are on.
+    A backoff between retries is set in service.yaml (see the manifest reference)."""
     if not handles:
         raise UserError("add consumer needs at least one --handles EVENT|GLOB")
     consumer: dict[str, Any] = {"group": group, "handles": handles}
     if stream:
         consumer["stream"] = stream
+    if dead_letters is not None:
+        consumer["dead_letters"] = False if dead_letters == "off" else dead_letters
+    settings = {
+        "max_deliveries": max_deliveries,
+        "retries": retries,
+        "timeout": timeout,
+        "claim_min_idle_ms": claim_min_idle_ms,
+        "start": start,
+    }
+    consumer.update({key: value for key, value in settings.items() if value is not None})
     _change(
         path, f"add consumer {group}", dry_run, lambda doc: doc.add_consumer(consumer, force=force)
     )
@@ -332,6 +407,17 @@ def check(path: PathOption = Path(".")) -> None:
     for problem in problems:
         tell("drift:", problem, style="bold yellow")
     raise typer.Exit(1)
+
+
+def _require_addable(path: Path, entity: dict[str, Any], *, force: bool) -> None:
+    """Refuse now what adding ``entity`` to the service at ``path`` would refuse later."""
+    from kitgen.service import ServiceProject
+
+    project = ServiceProject(path)
+    project.require_clean()
+    document = project.document()
+    document.add_entity(entity, force=force)
+    document.validate()
 
 
 def _change(

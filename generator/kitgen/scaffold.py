@@ -26,7 +26,7 @@ from copier.errors import ConfigFileError, PathError, UnsafeTemplateError, UserM
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from kitgen._git import conflicted_paths, git, repository_root, require_clean
+from kitgen._git import conflicted_paths, git, repository_root, require_clean, succeeds
 from kitgen._locks import exclusive
 from kitgen._signals import uninterruptible
 from kitgen.errors import UserError
@@ -55,12 +55,16 @@ def new_service(
     defaults: bool = False,
     template: str | None = None,
     vcs_ref: str | None = None,
+    git_init: bool = False,
 ) -> Path:
     """Render the template into ``destination`` (which must not exist or be empty).
 
     All or nothing: the service is rendered into a hidden sibling of ``destination`` and
     renamed into place once complete, so an interrupted or failed run leaves no partial
-    service behind.
+    service behind. With ``git_init`` the service becomes a git repository holding one
+    commit of the generated tree (what ``kitgen add`` and ``copier update`` need), unless
+    ``destination`` lies inside another repository's work tree: a nested repository
+    there would be committed as an opaque gitlink, so the files are left to that one.
     """
     if destination.exists() and any(destination.iterdir()):
         raise UserError(f"{destination} already exists and is not empty")
@@ -77,7 +81,27 @@ def new_service(
             quiet=True,
             unsafe=False,
         )
+        if git_init and repository_root(staged.parent) is None:
+            _first_commit(staged)
     return destination
+
+
+def _first_commit(root: Path) -> None:
+    """``git init`` and one commit of everything rendered, named after the template."""
+    answers = pyyaml.safe_load((root / ANSWERS_FILE).read_text(encoding="utf-8")) or {}
+    message = (
+        f"Create {answers.get('service_name', root.name)} from the kitgen template "
+        f"{answers.get('_commit', '(unversioned)')}"
+    )
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    # A fresh machine may have no git identity yet: the first commit must not fail on it.
+    known = succeeds(root, "var", "GIT_AUTHOR_IDENT") and succeeds(
+        root, "var", "GIT_COMMITTER_IDENT"
+    )
+    identity = () if known else ("-c", "user.name=kitgen", "-c", "user.email=kitgen@localhost")
+    # --no-verify: the user's global hooks judge their own commits, not the template's.
+    git(root, *identity, "commit", "-q", "--no-verify", "-m", message)
 
 
 @contextmanager

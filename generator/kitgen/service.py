@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +39,7 @@ from kitgen._vendored import (
 from kitgen._yaml import FileKind, decode, parse, to_plain
 from kitgen.errors import FileError, UserError
 from kitgen.manifest import Manifest, ManifestDocument
-from kitgen.manifest.sections import SECTION_KEYS
+from kitgen.manifest.answers import ANSWER_KEYS
 from kitgen.migrations import MigrationError, check_migrations, service_python, write_revision
 from kitgen.scaffold import require_safe_to_render, rerender, service_lock
 from kitgen.template import TemplateHistory
@@ -106,49 +106,48 @@ class ServiceProject:
         """Render ``document`` into the service (see the module docstring)."""
         manifest = document.validate()
         with self.lock():
-            self._require_streams(manifest)
-            self._require_clean(allow=(MANIFEST,))
+            # Read once, under the lock: another kitgen may have changed it since __init__.
+            recorded = self.recorded_answers()
+            owned = copier_owned_drift(manifest, recorded)
+            if owned:
+                raise UserError(owned[0])
+            _require_options(manifest, recorded)
+            self.require_clean()
             require_safe_to_render(self.root, regular=(MANIFEST, ANSWERS))
+            pending = _Change(document, manifest, change, recorded.get("entities") or [])
             if dry_run:
-                return self._dry_run(document, manifest, change)
+                return self._dry_run(pending)
             with interrupt_once():
                 snapshot = _Snapshot.take(self.root)
                 try:
-                    return _render(self.root, document, manifest, change)
+                    return _render(self.root, pending)
                 except BaseException:
                     snapshot.restore(self.root)
                     raise
 
-    def _dry_run(self, document: ManifestDocument, manifest: Manifest, change: str) -> Outcome:
+    def _dry_run(self, change: _Change) -> Outcome:
         with _scratch_worktree(self.root) as copy:
             _link_venv(self.root, copy)
-            outcome = _render(copy, document, manifest, change)
+            outcome = _render(copy, change)
             git(copy, "add", "-A", "--", ".", ":!.venv")
             outcome.diff = git(copy, "diff", "--cached", "--stat", "--patch")
         return outcome
 
-    def _require_clean(self, *, allow: tuple[str, ...] = ()) -> None:
+    def require_clean(self) -> None:
+        """Refuse a tree with uncommitted changes (a pending manifest edit aside)."""
         require_clean(
             self.root,
-            allow=allow,
+            allow=(MANIFEST,),
             why=", so that kitgen's changes can be reviewed and undone with git",
         )
-
-    def _require_streams(self, manifest: Manifest) -> None:
-        if (manifest.events or manifest.consumers) and not self.recorded_answers().get(
-            "with_streams"
-        ):
-            raise UserError(
-                "this service was generated without streams (with_streams: false); "
-                "events and consumers need it: `copier update --data with_streams=true`"
-            )
 
     # -- checking --------------------------------------------------------------------------
 
     def drift(self, *, migrations: bool = True) -> list[str]:
         """Every way the service disagrees with its manifest, template and migrations."""
         recorded = self.recorded_answers()
-        problems = answers_drift(self.document().validate(), recorded)
+        manifest = self.document().validate()
+        problems = copier_owned_drift(manifest, recorded) + answers_drift(manifest, recorded)
         problems.extend(self._runtime_drift(recorded))
         if not migrations:
             return problems
@@ -187,7 +186,7 @@ def answers_drift(manifest: Manifest, recorded: dict[str, Any]) -> list[str]:
     expected = manifest.to_answers()
     return [
         f"{MANIFEST} and {ANSWERS} disagree on {key}: run `kitgen sync`"
-        for key in SECTION_KEYS
+        for key in ANSWER_KEYS
         if (recorded.get(key) or []) != expected[key]
     ]
 
@@ -197,15 +196,72 @@ def edited_runtime_message(edited: list[str]) -> str:
     return f"the vendored runtime was modified locally ({listed}): change it upstream"
 
 
-def _render(root: Path, document: ManifestDocument, manifest: Manifest, change: str) -> Outcome:
-    answers = manifest.to_answers()
-    before = _schema_answers(root)
+@dataclass(frozen=True)
+class _Change:
+    """One change to render: the edited manifest and what the answers recorded before."""
+
+    document: ManifestDocument
+    manifest: Manifest
+    description: str  # names the migration a schema change gets
+    entities_before: Any
+
+
+# Manifest keys whose value Copier's answers decide: (manifest key, answer, its value).
+_COPIER_OWNED: tuple[tuple[str, str, Callable[[Manifest], object]], ...] = (
+    ("service", "service_name", lambda manifest: manifest.service),
+    ("package", "package_name", lambda manifest: manifest.package),
+    ("database.schema", "db_schema", lambda manifest: manifest.database.schema_ or ""),
+    ("database.async", "async_db", lambda manifest: manifest.is_async),
+)
+
+
+def copier_owned_drift(manifest: Manifest, recorded: dict[str, Any]) -> list[str]:
+    """Manifest keys edited by hand that only a Copier answer can change (kitgen would
+    otherwise render code the rest of the service does not match)."""
+    problems = []
+    for key, answer, value in _COPIER_OWNED:
+        if answer not in recorded:
+            continue  # an answers file without it predates the question: nothing to compare
+        expected = recorded[answer] if recorded[answer] is not None else ""
+        if value(manifest) != expected:
+            problems.append(
+                f"{MANIFEST} sets {key} to {_yaml_value(value(manifest))}, but the service "
+                f"was generated with {answer}={_yaml_value(expected)}: that is Copier's "
+                f"answer; change it with `copier update --data {answer}=...` (which "
+                f"rewrites {MANIFEST}), or put {key} back"
+            )
+    return problems
+
+
+def _yaml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if value != "" else "null"
+
+
+def _require_options(manifest: Manifest, recorded: dict[str, Any]) -> None:
+    """Refuse what needs a part of the template the service was generated without."""
+    if (manifest.events or manifest.consumers) and not recorded.get("with_streams"):
+        raise UserError(
+            "this service was generated without streams (with_streams: false); "
+            "events and consumers need it: `copier update --data with_streams=true`"
+        )
+    cached = [e.name for e in manifest.entities if e.repository and e.repository.cached]
+    if cached and not recorded.get("with_cache"):
+        raise UserError(
+            f"this service was generated without the cache (with_cache: false); the cached "
+            f"lookups of {', '.join(cached)} need it: `copier update --data with_cache=true`"
+        )
+
+
+def _render(root: Path, change: _Change) -> Outcome:
+    answers = change.manifest.to_answers()
     edited = root / MANIFEST
     # copier update refuses a dirty tree (a staged edit too); the edited manifest is
     # written after it.
     git(root, "checkout", "-q", "HEAD", "--", MANIFEST)
     rerender(root, data=answers, vcs_ref=copier.VcsRef.CURRENT, failure="rendering failed: ")
-    document.save(edited)  # validated, atomic
+    change.document.save(edited)  # validated, atomic
     conflicts = conflicted_paths(root)
     if conflicts:
         raise UserError(
@@ -214,8 +270,8 @@ def _render(root: Path, document: ManifestDocument, manifest: Manifest, change: 
             + ": nothing was changed; reconcile those files with the template first"
         )
     migration = None
-    if answers["entities"] != before:
-        revision = write_revision(root, change, python=service_python(root))
+    if answers["entities"] != change.entities_before:
+        revision = write_revision(root, change.description, python=service_python(root))
         migration = str(revision.relative_to(root)) if revision else None
     status = git(root, "status", "--porcelain").splitlines()
     changed = [line[3:] for line in status if line and line[3:] != ".venv"]
@@ -309,11 +365,6 @@ def _scratch_worktree(root: Path) -> Iterator[Path]:
             with suppress(GitError):
                 git(root, "worktree", "remove", "--force", str(copy), detach=True)
             shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _schema_answers(root: Path) -> Any:
-    recorded = _load_yaml(root / ANSWERS) or {}
-    return recorded.get("entities") or []
 
 
 def _require_file(root: Path, name: str) -> None:

@@ -50,10 +50,20 @@ MANIFEST = {
                 {"name": "tags", "type": "list[str]", "default": ["a"]},
                 {"name": "customer_id", "type": "fk", "to": "Customer"},
             ],
+            "repository": {"cached": ["by_slug"], "ttl": 60},
         },
     ],
     "events": [{"name": "OrderPlaced", "fields": [{"name": "total", "type": "decimal"}]}],
-    "consumers": [{"group": "fulfilment", "handles": ["OrderPlaced", "order.*"]}],
+    "consumers": [
+        {
+            "group": "fulfilment",
+            "handles": ["OrderPlaced", "order.*"],
+            "retries": 1,
+            "backoff": {"kind": "linear", "initial": 0.5, "max": 2},
+            "timeout": 5,
+            "start": "latest",
+        }
+    ],
 }
 SLUG, STATUS, TAGS, CUSTOMER = 0, 1, 2, 3  # Product's fields, by position
 CALL = '__import__("os").system("pwned")'
@@ -205,6 +215,71 @@ CASES = [
         "consumers[0].handles[0].function",
     ),
     Hostile("unknown-handle-key", "consumers", (0, "handles", 0, "pwned"), 1, "unknown key"),
+    Hostile(
+        "router-argument-code",
+        "consumers",
+        (0, "router_args", 2),
+        f"max_deliveries={CALL}",
+        "consumers[0].router_args[2]",
+    ),
+    Hostile(
+        "router-backoff-call",
+        "consumers",
+        (0, "router_args", 4),
+        f"default_backoff=constant(delay={CALL})",
+        "consumers[0].router_args[4]",
+    ),
+    Hostile(
+        "consumer-import-anything",
+        "consumers",
+        (0, "imports", 0),
+        "import pwned",
+        "consumers[0].imports[0]",
+    ),
+    # Cached lookups and the events module's imports.
+    Hostile(
+        "lookup-key-call-code",
+        "entities",
+        (1, "cached_lookups", 0, "key_call"),
+        f"_slug_key({CALL})",
+        "entities[1].cached_lookups[0].key_call",
+    ),
+    Hostile(
+        "lookup-parameter-code",
+        "entities",
+        (1, "cached_lookups", 0, "parameter"),
+        f"Annotated[str, Depends({CALL})]",
+        "entities[1].cached_lookups[0].parameter",
+    ),
+    Hostile(
+        "lookup-cache-key-closes-string",
+        "entities",
+        (1, "cached_lookups", 0, "cache_key"),
+        'products:slug"; pwned = "',
+        "entities[1].cached_lookups[0].cache_key",
+    ),
+    Hostile("cache-ttl-code", "entities", (1, "cache_ttl"), CALL, "entities[1].cache_ttl"),
+    Hostile(
+        "router-import-anything",
+        "entities",
+        (1, "router_imports", 0),
+        "import pwned",
+        "entities[1].router_imports[0]",
+    ),
+    Hostile(
+        "events-import-anything",
+        "events_imports",
+        (0,),
+        "from pwned import system",
+        "events_imports[0]",
+    ),
+    Hostile(
+        "event-annotation-code",
+        "events",
+        (0, "fields", 0, "annotation"),
+        f"Decimal = {CALL}",
+        "events[0].fields[0].annotation",
+    ),
     # The description: one plain line.
     Hostile("description-carriage-return", "description", (), "The shop\rpwned", "description"),
     Hostile("description-tab", "description", (), "The\tpwned service", "description"),

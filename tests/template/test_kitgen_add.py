@@ -40,6 +40,7 @@ def kitgen(service: Path, *args: str) -> subprocess.CompletedProcess[str]:
         [str(Path(sys.executable).with_name("kitgen")), *args],
         cwd=service,
         env=env,
+        stdin=subprocess.DEVNULL,  # no terminal: kitgen never prompts
         capture_output=True,
         text=True,
         check=False,
@@ -81,7 +82,8 @@ def service(template: Path, tmp_path: Path) -> Path:
 
 
 def test_every_field_type_end_to_end(service: Path) -> None:
-    ok(service, "add", "repository", "Customer", "--field", "email:str:unique")
+    ok(service, "add", "repository", "Customer", "--field", "email:str:unique",
+       "--cached", "by_email")  # fmt: skip
     commit_all(service, "customer")
     out = ok(service, "add", "repository", "Product", *[a for f in EVERY_TYPE for a in ("-f", f)],
              "--unique-together", "name,size")  # fmt: skip
@@ -95,6 +97,11 @@ def test_every_field_type_end_to_end(service: Path) -> None:
     )
     assert 'ForeignKey("customers.id", ondelete="CASCADE")' in model
     assert "tags: Mapped[list[str]]" in model
+    commit_all(service, "product")
+    # an entity of its key and timestamps only (no --field, no terminal), one of references
+    assert "kitgen add field Tag" in ok(service, "add", "repository", "Tag")
+    commit_all(service, "tag")
+    ok(service, "add", "repository", "Review", "-f", "product_id:fk:to=Product")
     # the service's own tests include `alembic upgrade head` + `alembic check` on Postgres,
     # and create/get/list/upsert through the router for both entities
     service_checks(service)
@@ -182,6 +189,48 @@ def test_check_reports_drift(service: Path) -> None:
     assert "disagree on entities: run `kitgen sync`" in result.stderr
 
 
+def test_cached_lookups_need_the_cache(template: Path, tmp_path: Path) -> None:
+    service = committed_service(template, tmp_path / "plain", with_cache="false")
+    result = kitgen(service, "add", "repository", "Tag", "-f", "label:str:unique",
+                    "--cached", "by_label")  # fmt: skip
+    assert result.returncode == 2
+    assert "the cached lookups of Tag need it: `copier update --data with_cache=true`" in (
+        " ".join(result.stderr.split())
+    )
+    assert git(service, "status", "--porcelain") == ""
+
+
+@pytest.mark.parametrize(
+    ("edit", "answer"),
+    [
+        (("service: shop", "service: boutique"), "service_name='shop'"),
+        (("package: shop", "package: boutique"), "package_name='shop'"),
+        (("schema: null", "schema: sales"), "db_schema=null"),
+        (("async: true", "async: false"), "async_db=true"),
+    ],
+    ids=["service", "package", "schema", "async"],
+)
+def test_keys_copier_owns_are_refused_when_edited_by_hand(
+    service: Path, edit: tuple[str, str], answer: str
+) -> None:
+    manifest = service / "service.yaml"
+    manifest.write_text(manifest.read_text().replace(*edit))
+    edited = manifest.read_bytes()
+    key = edit[1].split(":")[0]
+    for command in (("sync",), ("add", "repository", "Tag", "-f", "label:str")):
+        result = kitgen(service, *command)
+        assert result.returncode == 2, result.stdout + result.stderr
+        message = " ".join(result.stderr.split())
+        assert f"generated with {answer}" in message, message
+        assert f"copier update --data {answer.split('=', maxsplit=1)[0]}=" in message
+        assert key in message
+        assert manifest.read_bytes() == edited
+        assert git(service, "status", "--porcelain") == " M service.yaml\n"
+    check = kitgen(service, "check")
+    assert check.returncode == 1
+    assert f"generated with {answer}" in " ".join(check.stderr.split())
+
+
 def test_events_and_consumers_are_wired(service: Path) -> None:
     ok(service, "add", "event", "OrderPlaced", "-f", "order_id:str", "-f", "total:decimal")
     commit_all(service, "event")
@@ -208,7 +257,6 @@ INVALID = [
         ["add", "repository", "product", "-f", "a:str"],
         "name 'product' is not allowed; use PascalCase",
     ),
-    (["add", "repository", "Product"], "needs at least one --field"),
     (["add", "repository", "Product", "-f", "class:str"], "keyword"),
     (["add", "repository", "Product", "-f", "name:strng"], "unknown type 'strng'"),
     (["add", "repository", "Product", "-f", "name"], "--field 'name'"),

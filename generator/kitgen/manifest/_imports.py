@@ -15,7 +15,7 @@ Imports = set[tuple[str, str | None]]
 
 # Standard-library modules the generated code imports; anything else but the service's
 # own package is third-party (servicekit included: it is vendored, not first-party).
-_STDLIB = frozenset({"datetime", "decimal", "enum", "itertools", "typing", "uuid"})
+_STDLIB = frozenset({"datetime", "decimal", "enum", "itertools", "logging", "typing", "uuid"})
 _LINE_LENGTH = 100
 
 

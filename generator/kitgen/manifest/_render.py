@@ -45,7 +45,18 @@ KEY_ORDER: dict[ItemKind, tuple[str, ...]] = {
     ),
     "event": ("name", "fields", "schema_version"),
     "event_field": ("name", "type", "nullable"),
-    "consumer": ("group", "stream", "handles"),
+    "consumer": (
+        "group",
+        "stream",
+        "handles",
+        "dead_letters",
+        "max_deliveries",
+        "retries",
+        "backoff",
+        "timeout",
+        "claim_min_idle_ms",
+        "start",
+    ),
 }
 _CHILD_FIELDS: dict[ItemKind, ItemKind] = {"entity": "field", "event": "event_field"}
 

@@ -12,8 +12,12 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from kitgen.manifest._consumer_settings import router_args, router_imports
 from kitgen.manifest._entity_code import entity_code, field_code, on_delete
+from kitgen.manifest._event_code import event_field_annotation, events_imports
+from kitgen.manifest._imports import Imports, import_lines
 from kitgen.manifest._literals import python_literal
+from kitgen.manifest._repository_code import repository_code
 from kitgen.manifest.naming import (
     handler_function,
     is_event_name,
@@ -21,23 +25,30 @@ from kitgen.manifest.naming import (
     routing_key,
     snake_case,
 )
-from kitgen.manifest.sections import CONSUMERS, ENTITIES, EVENTS, SECTIONS, Section
+from kitgen.manifest.sections import CONSUMERS, ENTITIES, EVENTS, SECTION_KEYS, SECTIONS, Section
 
 if TYPE_CHECKING:
     from kitgen.manifest.schema import Consumer, Entity, EntityField, Event, Manifest
 
-__all__ = ["to_answers"]
+__all__ = ["ANSWER_KEYS", "EVENTS_IMPORTS", "to_answers"]
+
+EVENTS_IMPORTS = "events_imports"
+# Every answer kitgen writes, in the order it writes them.
+ANSWER_KEYS: tuple[str, ...] = (*SECTION_KEYS, EVENTS_IMPORTS)
 
 
 def to_answers(manifest: Manifest) -> dict[str, Any]:
-    """``{"entities": [...], "events": [...], "consumers": [...]}`` for Copier.
+    """``{"entities": [...], "events": [...], "consumers": [...], "events_imports": [...]}``.
 
-    One key per section (:data:`kitgen.manifest.sections.SECTION_KEYS`), in that order.
+    One key per section (:data:`kitgen.manifest.sections.SECTION_KEYS`), in that order,
+    then the events module's import block: the one service-wide value a template needs.
     """
-    return {
+    answers: dict[str, Any] = {
         section.key: [_ITEM[section](manifest, item) for item in getattr(manifest, section.key)]
         for section in SECTIONS
     }
+    answers[EVENTS_IMPORTS] = events_imports(manifest)
+    return answers
 
 
 def _entity(manifest: Manifest, entity: Entity) -> dict[str, Any]:
@@ -52,6 +63,7 @@ def _entity(manifest: Manifest, entity: Entity) -> dict[str, Any]:
         "unique_together": [list(group) for group in entity.unique_together],
         "fields": fields,
         **entity_code(manifest, entity, fields),
+        **repository_code(manifest, entity),
     }
 
 
@@ -85,7 +97,12 @@ def _event(manifest: Manifest, event: Event) -> dict[str, Any]:
         "routing_key": routing_key(event.name),
         "schema_version": event.schema_version,
         "fields": [
-            {"name": field.name, "type": field.type, "nullable": field.nullable}
+            {
+                "name": field.name,
+                "type": field.type,
+                "nullable": field.nullable,
+                "annotation": event_field_annotation(field),
+            }
             for field in event.fields
         ],
     }
@@ -107,12 +124,22 @@ def _consumer(manifest: Manifest, consumer: Consumer) -> dict[str, Any]:
             function, suffix = f"{base}_{suffix}", suffix + 1
         taken.add(function)
         handles.append({**entry, "function": function})
+    stream = manifest.stream_of(consumer)
+    imports: Imports = {("logging", None), ("servicekit.streams", "EventRouter")}
+    imports |= router_imports(consumer)
+    for entry in handles:
+        if entry["kind"] == "event":
+            imports.add((f"{manifest.package}.events", entry["name"]))
+        else:  # a glob's handler takes any event
+            imports.add(("servicekit.streams", "BaseEvent"))
     return {
         "group": consumer.group,
         "module": consumer.group.replace("-", "_"),
-        "stream": manifest.stream_of(consumer),
+        "stream": stream,
         "function": handler_function(consumer.group),
         "handles": handles,
+        "imports": import_lines(imports, manifest.package),
+        "router_args": router_args(consumer, stream),
     }
 
 

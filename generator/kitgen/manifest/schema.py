@@ -16,11 +16,11 @@ alternative (``table 'order' is an SQL reserved word; use 'orders'``).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, get_args
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from kitgen.manifest import _defaults, _references
+from kitgen.manifest import _consumer_settings, _defaults, _references, _repository_code
 from kitgen.manifest import _names as names
 from kitgen.manifest._options import (
     MAX_LENGTH_DEFAULT,
@@ -29,6 +29,33 @@ from kitgen.manifest._options import (
     check_options,
 )
 from kitgen.manifest._references import LocatedError
+from kitgen.manifest._types import (
+    EVENT_FIELD_TYPES,
+    FIELD_TYPES,
+    NULL_IS_EMPTY,
+    ON_DELETE,
+    BackoffKind,
+    ClassName,
+    DeadLetters,
+    EntityFieldName,
+    EntityName,
+    EnumValue,
+    EventFieldName,
+    EventFieldType,
+    FieldType,
+    GroupName,
+    Handle,
+    Identifier,
+    OnDelete,
+    PackageName,
+    PrimaryKey,
+    SchemaName,
+    ServiceName,
+    StartPosition,
+    StreamName,
+    TableName,
+    one_of,
+)
 from kitgen.manifest.naming import snake_case, table_of
 
 __all__ = [
@@ -49,54 +76,6 @@ __all__ = [
     "Repository",
 ]
 
-EventFieldType = Literal[
-    "str",
-    "int",
-    "float",
-    "decimal",
-    "bool",
-    "date",
-    "datetime",
-    "uuid",
-    "json",
-    "list[str]",
-    "list[int]",
-]
-FieldType = Literal[EventFieldType, "text", "bigint", "enum", "fk"]
-OnDelete = Literal["cascade", "restrict", "set null", "no action"]
-PrimaryKey = Literal["int", "uuid"]
-
-FIELD_TYPES: tuple[str, ...] = get_args(FieldType)
-EVENT_FIELD_TYPES: tuple[str, ...] = get_args(EventFieldType)
-ON_DELETE: tuple[str, ...] = get_args(OnDelete)
-
-# An empty section (`events:` with nothing under it) is an empty list.
-_NULL_IS_EMPTY = BeforeValidator(lambda value: [] if value is None else value)
-
-
-def _one_of(allowed: tuple[str, ...], what: str) -> Any:
-    def check(value: Any) -> Any:
-        if value not in allowed:
-            raise ValueError(f"unknown {what} {names.show(value)}; allowed: {', '.join(allowed)}")
-        return value
-
-    return BeforeValidator(check)
-
-
-ClassName = Annotated[str, AfterValidator(names.check_class_name)]
-EntityName = Annotated[str, AfterValidator(names.check_entity_name)]
-EntityFieldName = Annotated[str, AfterValidator(names.check_entity_field_name)]
-EventFieldName = Annotated[str, AfterValidator(names.check_event_field_name)]
-EnumValue = Annotated[str, AfterValidator(names.check_enum_value)]
-Identifier = Annotated[str, AfterValidator(lambda v: names.check_identifier(v, "cached lookup"))]
-TableName = Annotated[str, AfterValidator(names.check_table)]
-SchemaName = Annotated[str, AfterValidator(names.check_schema_name)]
-ServiceName = Annotated[str, AfterValidator(lambda v: names.check_slug(v, "service"))]
-GroupName = Annotated[str, AfterValidator(names.check_group)]
-PackageName = Annotated[str, AfterValidator(names.check_package)]
-StreamName = Annotated[str, AfterValidator(names.check_stream)]
-Handle = Annotated[str, AfterValidator(names.check_handle)]
-
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -106,7 +85,7 @@ class EntityField(_Model):
     """One column of an entity."""
 
     name: EntityFieldName
-    type: Annotated[FieldType, _one_of(FIELD_TYPES, "type")]
+    type: Annotated[FieldType, one_of(FIELD_TYPES, "type")]
     nullable: bool = False
     unique: bool = False
     index: bool = False
@@ -116,7 +95,7 @@ class EntityField(_Model):
     scale: int | None = None
     values: list[EnumValue] | None = None
     to: ClassName | None = None
-    on_delete: Annotated[OnDelete, _one_of(ON_DELETE, "on_delete")] | None = None
+    on_delete: Annotated[OnDelete, one_of(ON_DELETE, "on_delete")] | None = None
 
     @property
     def has_default(self) -> bool:
@@ -155,9 +134,10 @@ class EntityField(_Model):
 
 
 class Repository(_Model):
-    """Repository options of an entity (``cached``: names of cached lookups)."""
+    """Repository options of an entity: cached lookups (``by_<field>``) and their TTL."""
 
     cached: list[Identifier] = Field(default_factory=list)
+    ttl: int | None = Field(default=None, ge=1, le=2_592_000)  # seconds; None: CACHE_TTL
 
 
 class Entity(_Model):
@@ -166,8 +146,8 @@ class Entity(_Model):
     name: EntityName
     table: TableName | None = None
     schema_: SchemaName | None = Field(default=None, alias="schema")
-    primary_key: Annotated[PrimaryKey, _one_of(get_args(PrimaryKey), "primary_key")] = "int"
-    fields: list[EntityField] = Field(min_length=1)
+    primary_key: Annotated[PrimaryKey, one_of(get_args(PrimaryKey), "primary_key")] = "int"
+    fields: list[EntityField] = Field(default_factory=list)  # none: id and timestamps only
     unique_together: list[list[str]] = Field(default_factory=list)
     repository: Repository | None = None
 
@@ -199,7 +179,7 @@ class EventField(_Model):
     """One field of an event payload."""
 
     name: EventFieldName
-    type: Annotated[EventFieldType, _one_of(EVENT_FIELD_TYPES, "type")]
+    type: Annotated[EventFieldType, one_of(EVENT_FIELD_TYPES, "type")]
     nullable: bool = False
 
 
@@ -220,12 +200,36 @@ class Event(_Model):
         return self
 
 
+class ConsumerBackoff(_Model):
+    """The wait before each quick retry of a failed handler (seconds)."""
+
+    kind: Annotated[BackoffKind, one_of(get_args(BackoffKind), "kind")] = "exponential"
+    initial: float = Field(default=1.0, gt=0, le=3600)  # the first (constant: every) wait
+    max: float = Field(default=60.0, gt=0, le=3600)  # the longest wait
+
+    @model_validator(mode="after")
+    def _check_backoff(self) -> ConsumerBackoff:
+        _consumer_settings.check_backoff(self)
+        return self
+
+
 class Consumer(_Model):
-    """A consumer group reading a stream and the events it handles."""
+    """A consumer group reading a stream, the events it handles and how it delivers them.
+
+    The delivery settings default to the stream router's defaults, except dead letters,
+    which are on (``<stream>:dead``): without them a poison message stays pending forever.
+    """
 
     group: GroupName
     stream: StreamName | None = None
     handles: list[Handle] = Field(min_length=1)
+    dead_letters: DeadLetters = True
+    max_deliveries: int = Field(default=5, ge=1, le=1000)
+    retries: int = Field(default=0, ge=0, le=100)
+    backoff: ConsumerBackoff | None = None
+    timeout: float = Field(default=30.0, gt=0, le=86400)
+    claim_min_idle_ms: int = Field(default=60_000, ge=100, le=86_400_000)
+    start: Annotated[StartPosition, one_of(get_args(StartPosition), "start")] = "beginning"
 
 
 class Database(_Model):
@@ -242,9 +246,9 @@ class Manifest(_Model):
     service: ServiceName
     package: PackageName
     database: Database = Field(default_factory=Database)
-    entities: Annotated[list[Entity], _NULL_IS_EMPTY] = Field(default_factory=list)
-    events: Annotated[list[Event], _NULL_IS_EMPTY] = Field(default_factory=list)
-    consumers: Annotated[list[Consumer], _NULL_IS_EMPTY] = Field(default_factory=list)
+    entities: Annotated[list[Entity], NULL_IS_EMPTY] = Field(default_factory=list)
+    events: Annotated[list[Event], NULL_IS_EMPTY] = Field(default_factory=list)
+    consumers: Annotated[list[Consumer], NULL_IS_EMPTY] = Field(default_factory=list)
 
     @property
     def is_async(self) -> bool:
@@ -294,4 +298,6 @@ class Manifest(_Model):
     @model_validator(mode="after")
     def _check_references(self) -> Manifest:
         _references.check_manifest(self)
+        _consumer_settings.check_consumers(self)
+        _repository_code.check_lookups(self)
         return self

@@ -82,6 +82,7 @@ CODE_KEYS = frozenset(
     {"enum_class", "enum_members", "annotation", "schema_annotation", "column"}
     | {"default_expr", "default_factory"}
     | {"model_imports", "schema_imports", "pk_annotation", "table_args", "upsert_key"}
+    | {"cached_lookups", "cache_ttl", "repository_imports", "router_imports"}
 )
 
 
@@ -103,7 +104,7 @@ def _answers() -> dict[str, Any]:
 def test_answers_are_plain_json() -> None:
     answers = _answers()
     assert json.loads(json.dumps(answers)) == answers
-    assert list(answers) == ["entities", "events", "consumers"]
+    assert list(answers) == ["entities", "events", "consumers", "events_imports"]
 
 
 def test_entities() -> None:
@@ -297,10 +298,15 @@ def test_events_and_consumers() -> None:
             "routing_key": "s3_object.uploaded",
             "schema_version": 2,
             "fields": [
-                {"name": "key", "type": "str", "nullable": False},
-                {"name": "size", "type": "int", "nullable": True},
+                {"name": "key", "type": "str", "nullable": False, "annotation": "str"},
+                {"name": "size", "type": "int", "nullable": True, "annotation": "int | None"},
             ],
         }
+    ]
+    assert answers["events_imports"] == [
+        "from typing import ClassVar",
+        "",
+        "from servicekit.streams import BaseEvent, EventEmitter",
     ]
     assert answers["consumers"] == [
         {
@@ -318,6 +324,18 @@ def test_events_and_consumers() -> None:
                 {"kind": "glob", "pattern": "order.*", "function": "order_any"},
                 {"kind": "glob", "pattern": "*", "function": "any"},
             ],
+            "imports": [
+                "import logging",
+                "",
+                "from servicekit.streams import BaseEvent, EventRouter",
+                "",
+                "from shop.events import S3ObjectUploaded",
+            ],
+            "router_args": [
+                'stream="shop:events"',
+                'group="order-sync"',
+                'dlq_stream="shop:events:dead"',
+            ],
         },
         {
             "group": "audit",
@@ -325,6 +343,12 @@ def test_events_and_consumers() -> None:
             "stream": "audit:all",
             "function": "handle_audit",
             "handles": [{"kind": "glob", "pattern": "*", "function": "any"}],
+            "imports": [
+                "import logging",
+                "",
+                "from servicekit.streams import BaseEvent, EventRouter",
+            ],
+            "router_args": ['stream="audit:all"', 'group="audit"', 'dlq_stream="audit:all:dead"'],
         },
     ]
 
@@ -361,3 +385,100 @@ def test_enum_class_names_must_not_collide(entities: str, clash: str) -> None:
     text = f"manifest_version: 1\nservice: shop\npackage: shop\nentities: {entities}\n"
     with pytest.raises(ManifestError, match=re.escape(clash)):
         ManifestDocument(text).validate()
+
+
+def test_events_imports_are_the_union_over_every_event() -> None:
+    manifest = ManifestDocument(
+        "manifest_version: 1\nservice: shop\npackage: shop\nevents:\n"
+        "  - name: PaymentTaken\n    fields:\n"
+        "      - {name: amount, type: decimal}\n      - {name: at, type: datetime}\n"
+        "  - name: ParcelSent\n    fields:\n"
+        "      - {name: on, type: date, nullable: true}\n      - {name: ref, type: uuid}\n"
+        "      - {name: extra, type: json, nullable: true}\n"
+    ).validate()
+    answers = manifest.to_answers()
+    assert answers["events_imports"] == [
+        "import uuid",
+        "from datetime import date, datetime",
+        "from decimal import Decimal",
+        "from typing import Any, ClassVar",
+        "",
+        "from servicekit.streams import BaseEvent, EventEmitter",
+    ]
+    annotations = [f["annotation"] for event in answers["events"] for f in event["fields"]]
+    assert annotations == ["Decimal", "datetime", "date | None", "uuid.UUID", "Any"]
+
+
+def test_no_events_no_events_imports() -> None:
+    manifest = ManifestDocument("manifest_version: 1\nservice: shop\npackage: shop\n")
+    assert manifest.validate().to_answers()["events_imports"] == []
+
+
+def test_consumer_settings_become_router_arguments() -> None:
+    manifest = ManifestDocument(
+        "manifest_version: 1\nservice: shop\npackage: shop\nconsumers:\n"
+        "  - {group: billing, handles: ['*'], dead_letters: 'billing:poison', max_deliveries: 3,"
+        " retries: 2, backoff: {kind: linear, initial: 0.5, max: 4}, timeout: 10,"
+        " claim_min_idle_ms: 120000, start: latest}\n"
+        "  - {group: audit, handles: ['*'], dead_letters: false, backoff: {kind: constant}}\n"
+    ).validate()
+    billing, audit = manifest.to_answers()["consumers"]
+    assert billing["router_args"] == [
+        'stream="shop:events"',
+        'group="billing"',
+        'dlq_stream="billing:poison"',
+        "max_deliveries=3",
+        "default_retries=2",
+        "handler_timeout=10.0",
+        "claim_min_idle_ms=120000",
+        "default_backoff=linear(delay=0.5, max_delay=4.0)",
+        "group_start_id=GroupStartPosition.LATEST",
+    ]
+    assert billing["imports"][2] == (
+        "from servicekit.streams import BaseEvent, EventRouter, GroupStartPosition, linear"
+    )
+    assert audit["router_args"] == [
+        'stream="shop:events"',
+        'group="audit"',
+        "default_backoff=constant(delay=1.0)",
+    ]
+
+
+def test_cached_lookups() -> None:
+    manifest = ManifestDocument(
+        "manifest_version: 1\nservice: shop\npackage: shop\nentities:\n"
+        "  - name: Product\n    primary_key: uuid\n    fields:\n"
+        "      - {name: slug, type: str, max_length: 80, unique: true}\n"
+        "      - {name: code, type: bigint, unique: true}\n"
+        "    repository: {cached: [by_slug, by_code], ttl: 90}\n"
+    ).validate()
+    product = manifest.to_answers()["entities"][0]
+    assert product["cache_ttl"] == 90
+    slug, code = product["cached_lookups"]
+    assert slug == {
+        "field": "slug",
+        "method": "get_by_slug",
+        "endpoint": "get_product_by_slug",
+        "route": "by-slug",
+        "cache_key": "products:slug",
+        "parameter": "Annotated[str, Path(max_length=80)]",
+        "value_annotation": "str",
+        "key_call": "_slug_key(item.slug)",
+    }
+    assert code["parameter"] == "Annotated[int, Path(ge=INT64_MIN, le=INT64_MAX)]"
+    # no uuid-keyed lookup, so no uuid import (the primary key is the router's concern)
+    assert product["repository_imports"] == [
+        "from servicekit.cache import redis_delete, redis_get, redis_set",
+        "from servicekit.database import AsyncRepository",
+        "",
+        "from shop.models.product import Product",
+        "from shop.schemas.product import ProductRead",
+    ]
+    assert (
+        "from fastapi import APIRouter, Depends, HTTPException, Path, Query"
+        in (product["router_imports"])
+    )
+    assert (
+        "from servicekit.database import INT32_MAX, INT64_MAX, INT64_MIN, NotFound, "
+        "fastapi_async_session"
+    ) in product["router_imports"]

@@ -95,6 +95,6 @@ def test_sections_are_the_manifest_lists_of_items() -> None:
     assert tuple(lists) == SECTION_KEYS
 
 
-def test_answers_have_one_key_per_section_in_order() -> None:
+def test_answers_have_one_key_per_section_in_order_then_the_events_imports() -> None:
     manifest = ManifestDocument(_manifest()).validate()
-    assert tuple(manifest.to_answers()) == SECTION_KEYS
+    assert tuple(manifest.to_answers()) == (*SECTION_KEYS, "events_imports")

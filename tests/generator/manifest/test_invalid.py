@@ -471,10 +471,136 @@ CASES: list[tuple[str, str | None, str, str]] = [
         ),
     ),
     (
-        "no_fields",
-        "    fields:\n      - {name: email, type: str}\n",
-        "    fields: []\n",
-        "service.yaml:9:13: entities[0].fields: must not be empty",
+        "lookup_unknown_field",
+        "      - {name: customer_id, type: fk, to: Customer}\n",
+        "      - {name: customer_id, type: fk, to: Customer}\n"
+        "    repository: {cached: [by_title]}\n",
+        (
+            "service.yaml:15:27: entities[1].repository.cached[0]: unknown lookup 'by_title' "
+            "in 'Product': a lookup is by_<field> of a unique str, int, bigint or uuid "
+            "field; this entity has none"
+        ),
+    ),
+    (
+        "lookup_not_unique",
+        "      - {name: customer_id, type: fk, to: Customer}\n",
+        "      - {name: customer_id, type: fk, to: Customer}\n"
+        "    repository: {cached: [by_slug]}\n",
+        (
+            "service.yaml:15:27: entities[1].repository.cached[0]: lookup 'by_slug' needs "
+            "'slug' to be unique (unique: true) and of type str, int, bigint or uuid (it is "
+            "str, not unique)"
+        ),
+    ),
+    (
+        "lookup_twice",
+        "      - {name: slug, type: str, max_length: 120}\n"
+        "      - {name: customer_id, type: fk, to: Customer}\n",
+        "      - {name: slug, type: str, max_length: 120, unique: true}\n"
+        "      - {name: customer_id, type: fk, to: Customer}\n"
+        "    repository: {cached: [by_slug, by_slug]}\n",
+        "service.yaml:15:36: entities[1].repository.cached[1]: lookup 'by_slug' listed twice",
+    ),
+    (
+        "lookup_ttl_zero",
+        "      - {name: customer_id, type: fk, to: Customer}\n",
+        "      - {name: customer_id, type: fk, to: Customer}\n"
+        "    repository: {cached: [], ttl: 0}\n",
+        ("service.yaml:15:35: entities[1].repository.ttl: must be at least 1, got 0"),
+    ),
+    (
+        "consumer_timeout_beyond_claim",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*]}",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*], timeout: 120}",
+        (
+            "service.yaml:20:68: consumers[0].timeout: the stream router refuses these "
+            "settings: handler_timeout allows 120s per message, not less than "
+            "claim_min_idle_ms=60000: a live handler would be claimed by another consumer; "
+            "raise claim_min_idle_ms or lower the timeout"
+        ),
+    ),
+    (
+        "consumer_retries_beyond_claim",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*]}",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*], retries: 5,"
+        " backoff: {initial: 10, max: 30}}",
+        (
+            "service.yaml:20:68: consumers[0].retries: the stream router refuses these "
+            "settings: handler with these timeout, retries and backoff allows 320s per "
+            "message, not less than claim_min_idle_ms=60000: a live handler would be claimed "
+            "by another consumer; raise claim_min_idle_ms or lower the timeout"
+        ),
+    ),
+    (
+        "consumer_max_deliveries_zero",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*]}",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*], max_deliveries: 0}",
+        ("service.yaml:20:75: consumers[0].max_deliveries: must be at least 1, got 0"),
+    ),
+    (
+        "consumer_retries_negative",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*]}",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*], retries: -1}",
+        ("service.yaml:20:68: consumers[0].retries: must be at least 0, got -1"),
+    ),
+    (
+        "consumer_backoff_kind",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*]}",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*], backoff: {kind: fibonacci}}",
+        (
+            "service.yaml:20:75: consumers[0].backoff.kind: unknown kind 'fibonacci'; "
+            "allowed: exponential, linear, constant"
+        ),
+    ),
+    (
+        "consumer_backoff_constant_max",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*]}",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*],"
+        " backoff: {kind: constant, initial: 1, max: 2}}",
+        (
+            "service.yaml:20:102: consumers[0].backoff.max: a constant backoff waits "
+            "'initial' every time: drop 'max'"
+        ),
+    ),
+    (
+        "consumer_backoff_max_below",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*]}",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*], backoff: {initial: 5, max: 1}}",
+        ("service.yaml:20:86: consumers[0].backoff.max: max (1) is below initial (5)"),
+    ),
+    (
+        "consumer_start",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*]}",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*], start: middle}",
+        (
+            "service.yaml:20:66: consumers[0].start: unknown start 'middle'; allowed: "
+            "beginning, latest"
+        ),
+    ),
+    (
+        "consumer_dead_letters_stream",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*]}",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*], dead_letters: 'a b'}",
+        (
+            "service.yaml:20:73: consumers[0].dead_letters: stream 'a b' contains "
+            "whitespace; use letters, digits and ':', '_', '.', '-' (e.g. orders:events)"
+        ),
+    ),
+    (
+        "consumer_timeout_string",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*]}",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*], timeout: '30'}",
+        ("service.yaml:20:68: consumers[0].timeout: expected a number, got '30'"),
+    ),
+    (
+        "consumer_unknown_key",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*]}",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*], retry: 3}",
+        (
+            "service.yaml:20:59: consumers[0].retry: unknown key 'retry'; allowed: group, "
+            "stream, handles, dead_letters, max_deliveries, retries, backoff, timeout, "
+            "claim_min_idle_ms, start"
+        ),
     ),
     (
         "entities_not_list",

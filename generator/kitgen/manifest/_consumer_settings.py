@@ -1,0 +1,141 @@
+"""A consumer's delivery settings, checked by the stream router's own configuration check.
+
+kitgen accepts a consumer's settings only if ``servicekit.streams.EventRouter`` accepts
+them: the check builds the router the generated module builds (and registers a handler
+with the same options) without connecting anywhere. One piece of code decides, so a
+service never fails at start-up for a manifest kitgen took.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kitgen.manifest._literals import python_literal
+from kitgen.manifest._references import LocatedError
+
+if TYPE_CHECKING:
+    from kitgen.manifest.schema import Consumer, ConsumerBackoff, Manifest
+    from servicekit.streams import Backoff
+
+__all__ = [
+    "check_backoff",
+    "check_consumer_settings",
+    "check_consumers",
+    "dead_letter_stream",
+    "router_args",
+    "router_imports",
+]
+
+DEAD_LETTER_SUFFIX = ":dead"
+_DEADLINE_KEYS = ("claim_min_idle_ms", "timeout", "retries", "backoff")
+
+# manifest key -> the router's keyword, for the settings written only when given.
+_ROUTER_KEYWORDS = {
+    "max_deliveries": "max_deliveries",
+    "retries": "default_retries",
+    "timeout": "handler_timeout",
+    "claim_min_idle_ms": "claim_min_idle_ms",
+}
+
+
+def dead_letter_stream(consumer: Consumer, stream: str) -> str | None:
+    """Where the consumer's dead letters go: ``<stream>:dead`` unless named or turned off."""
+    if consumer.dead_letters is False:
+        return None
+    if consumer.dead_letters is True:
+        return stream + DEAD_LETTER_SUFFIX
+    return consumer.dead_letters
+
+
+def router_args(consumer: Consumer, stream: str) -> list[str]:
+    """The ``EventRouter(...)`` arguments of the generated consumer module, as source."""
+    args = [f"stream={python_literal(stream)}", f"group={python_literal(consumer.group)}"]
+    dead_letters = dead_letter_stream(consumer, stream)
+    if dead_letters is not None:
+        args.append(f"dlq_stream={python_literal(dead_letters)}")
+    given = consumer.model_fields_set
+    for key, keyword in _ROUTER_KEYWORDS.items():
+        if key in given:
+            args.append(f"{keyword}={python_literal(getattr(consumer, key))}")
+    if consumer.backoff is not None:
+        args.append(f"default_backoff={_backoff_call(consumer.backoff)}")
+    if "start" in given:
+        args.append(f"group_start_id=GroupStartPosition.{consumer.start.upper()}")
+    return args
+
+
+def router_imports(consumer: Consumer) -> set[tuple[str, str | None]]:
+    """What :func:`router_args` needs imported beside ``EventRouter``."""
+    imports: set[tuple[str, str | None]] = set()
+    if consumer.backoff is not None:
+        imports.add(("servicekit.streams", consumer.backoff.kind))
+    if "start" in consumer.model_fields_set:
+        imports.add(("servicekit.streams", "GroupStartPosition"))
+    return imports
+
+
+def _backoff_call(backoff: ConsumerBackoff) -> str:
+    initial, most = python_literal(backoff.initial), python_literal(backoff.max)
+    if backoff.kind == "exponential":
+        return f"exponential(initial={initial}, max_delay={most})"
+    if backoff.kind == "linear":
+        return f"linear(delay={initial}, max_delay={most})"
+    return f"constant(delay={initial})"
+
+
+def check_backoff(backoff: ConsumerBackoff) -> None:
+    if backoff.kind == "constant" and "max" in backoff.model_fields_set:
+        raise LocatedError(("max",), "a constant backoff waits 'initial' every time: drop 'max'")
+    if backoff.max < backoff.initial:
+        raise LocatedError(
+            ("max",), f"max ({backoff.max:g}) is below initial ({backoff.initial:g})"
+        )
+
+
+def check_consumers(manifest: Manifest) -> None:
+    """:class:`LocatedError` at the first consumer whose settings the router refuses."""
+    for index, consumer in enumerate(manifest.consumers):
+        try:
+            check_consumer_settings(consumer, manifest.stream_of(consumer))
+        except LocatedError as exc:
+            raise LocatedError(("consumers", index, *exc.path), exc.message) from None
+
+
+def check_consumer_settings(consumer: Consumer, stream: str) -> None:
+    """:class:`LocatedError` with the router's own words when it would refuse the settings."""
+    from servicekit.streams import EventRouter, GroupStartPosition, StreamsConfigurationError
+
+    try:
+        router = EventRouter(
+            stream=stream,
+            group=consumer.group,
+            dlq_stream=dead_letter_stream(consumer, stream),
+            max_deliveries=consumer.max_deliveries,
+            default_retries=consumer.retries,
+            default_backoff=_backoff(consumer.backoff) if consumer.backoff else None,
+            handler_timeout=consumer.timeout,
+            claim_min_idle_ms=consumer.claim_min_idle_ms,
+            group_start_id=GroupStartPosition[consumer.start.upper()],
+        )
+
+        async def handler(event: object) -> None:
+            del event
+
+        # The router names the handler in its message: "handler <qualname> allows ...".
+        handler.__qualname__ = "with these timeout, retries and backoff"
+        router.on("*")(handler)  # as each generated handler is: the router's defaults
+    except StreamsConfigurationError as exc:
+        # Point at the key the user wrote: the idle time, else what makes a handler long.
+        given = [key for key in _DEADLINE_KEYS if key in consumer.model_fields_set]
+        where = tuple(given[:1])
+        raise LocatedError(where, f"the stream router refuses these settings: {exc}") from None
+
+
+def _backoff(spec: ConsumerBackoff) -> Backoff:
+    from servicekit.streams import constant, exponential, linear
+
+    if spec.kind == "exponential":
+        return exponential(initial=spec.initial, max_delay=spec.max)
+    if spec.kind == "linear":
+        return linear(delay=spec.initial, max_delay=spec.max)
+    return constant(delay=spec.initial)

@@ -1,0 +1,159 @@
+"""What the repository and router templates paste: their imports and cached lookups.
+
+A cached lookup (``repository: {cached: [by_slug]}``) reads one row by a unique field
+through the runtime's fail-open Redis cache (cache-aside): ``get_by_<field>`` on the
+repository, ``GET /<route>/by-<field>/{value}`` on the router, and every write path the
+router has evicts the keys of the rows it changed, after the commit. The cache is
+asyncio-only, so lookups need an async service.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kitgen.manifest._imports import Imports, import_lines
+from kitgen.manifest._names import show
+from kitgen.manifest._references import LocatedError, unique
+
+if TYPE_CHECKING:
+    from kitgen.manifest.schema import Entity, EntityField, Manifest
+
+__all__ = ["LOOKUP_TYPES", "check_lookups", "repository_code"]
+
+# Field types a lookup may key on, and the path parameter's annotation for each.
+LOOKUP_TYPES = ("str", "int", "bigint", "uuid")
+_INT_BOUNDS = {"int": ("INT32_MIN", "INT32_MAX"), "bigint": ("INT64_MIN", "INT64_MAX")}
+_VALUE_ANNOTATION = {"str": "str", "int": "int", "bigint": "int", "uuid": "uuid.UUID"}
+_BOUNDS = ("INT32_MIN", "INT32_MAX", "INT64_MIN", "INT64_MAX")
+
+
+def check_lookups(manifest: Manifest) -> None:
+    """:class:`LocatedError` at the first lookup that names no unique field it can use."""
+    for index, entity in enumerate(manifest.entities):
+        cached = entity.repository.cached if entity.repository else []
+        if not cached:
+            continue
+
+        def path(position: int, index: int = index) -> tuple[str | int, ...]:
+            return ("entities", index, "repository", "cached", position)
+
+        if not manifest.is_async:
+            raise LocatedError(
+                path(0),
+                "cached lookups need database.async: true (the cache client is asyncio)",
+            )
+        unique(cached, path, "lookup '{key}' listed twice", each=_field_check(entity, path))
+
+
+def _field_check(entity: Entity, path: Any) -> Any:
+    def check(position: int, name: str) -> None:
+        field = _field_of(entity, name)
+        if field is None:
+            usable = [f"by_{f.name}" for f in entity.fields if _usable(f)]
+            raise LocatedError(
+                path(position),
+                f"unknown lookup {show(name)} in '{entity.name}': a lookup is by_<field> of a "
+                "unique str, int, bigint or uuid field; "
+                + (f"this entity has {', '.join(usable)}" if usable else "this entity has none"),
+            )
+        if not _usable(field):
+            raise LocatedError(
+                path(position),
+                f"lookup {show(name)} needs '{field.name}' to be unique (unique: true) and of "
+                f"type str, int, bigint or uuid (it is {field.type}"
+                + (", not unique)" if not field.unique else ")"),
+            )
+
+    return check
+
+
+def _field_of(entity: Entity, lookup: str) -> EntityField | None:
+    if not lookup.startswith("by_"):
+        return None
+    return next((field for field in entity.fields if field.name == lookup[3:]), None)
+
+
+def _usable(field: EntityField) -> bool:
+    return field.unique and field.type in LOOKUP_TYPES
+
+
+def repository_code(manifest: Manifest, entity: Entity) -> dict[str, Any]:
+    """``cached_lookups``, ``cache_ttl``, ``repository_imports`` and ``router_imports``."""
+    lookups = []
+    for name in entity.repository.cached if entity.repository else []:
+        field = _field_of(entity, name)
+        assert field is not None  # checked by check_lookups
+        lookups.append(
+            {
+                "field": field.name,
+                "method": f"get_{name}",
+                "endpoint": f"get_{entity.module}_{name}",
+                "route": name.replace("_", "-"),
+                "cache_key": f"{entity.table_name}:{field.name}",
+                "parameter": _parameter(field),
+                "value_annotation": _VALUE_ANNOTATION[field.type],
+                "key_call": f"_{field.name}_key(item.{field.name})",
+            }
+        )
+    package = manifest.package
+    return {
+        "cached_lookups": lookups,
+        "cache_ttl": entity.repository.ttl if entity.repository else None,
+        "repository_imports": import_lines(_repository_imports(manifest, entity), package),
+        "router_imports": import_lines(_router_imports(manifest, entity, lookups), package),
+    }
+
+
+def _repository_imports(manifest: Manifest, entity: Entity) -> Imports:
+    package, module = manifest.package, entity.module
+    imports: Imports = {
+        ("servicekit.database", "AsyncRepository" if manifest.is_async else "Repository"),
+        (f"{package}.models.{module}", entity.name),
+    }
+    if entity.repository and entity.repository.cached:
+        imports |= {(f"{package}.schemas.{module}", f"{entity.name}Read")}
+        imports |= {
+            ("servicekit.cache", name) for name in ("redis_delete", "redis_get", "redis_set")
+        }
+        for name in entity.repository.cached:
+            field = _field_of(entity, name)
+            if field is not None and field.type == "uuid":
+                imports.add(("uuid", None))
+    return imports
+
+
+def _router_imports(manifest: Manifest, entity: Entity, lookups: list[dict[str, Any]]) -> Imports:
+    package, module, name = manifest.package, entity.module, entity.name
+    session = "fastapi_async_session" if manifest.is_async else "fastapi_session"
+    imports: Imports = {
+        ("typing", "Annotated"),
+        *(("fastapi", each) for each in ("APIRouter", "Depends", "HTTPException", "Query")),
+        *(("servicekit.database", each) for each in ("INT32_MAX", "NotFound", session)),
+        ("sqlalchemy.exc", "IntegrityError"),
+        ("sqlalchemy.ext.asyncio", "AsyncSession")
+        if manifest.is_async
+        else ("sqlalchemy.orm", "Session"),
+        (f"{package}.models.{module}", name),
+        (f"{package}.repositories.{module}", f"{name}Repository"),
+        (f"{package}.schemas._errors", "error_responses"),
+        *((f"{package}.schemas.{module}", name + suffix) for suffix in ("Create", "Page", "Read")),
+    }
+    annotations = [lookup["parameter"] for lookup in lookups]
+    annotations.append("uuid.UUID" if entity.primary_key == "uuid" else "Annotated[int, Path(")
+    for annotation in annotations:
+        if annotation == "uuid.UUID":
+            imports.add(("uuid", None))
+        if "Path(" in annotation:
+            imports.add(("fastapi", "Path"))
+        imports |= {("servicekit.database", bound) for bound in _BOUNDS if bound in annotation}
+    return imports
+
+
+def _parameter(field: EntityField) -> str:
+    """The path parameter's annotation: what the column can hold, so more is a 422."""
+    if field.type == "uuid":
+        return "uuid.UUID"
+    if field.type in _INT_BOUNDS:
+        low, high = _INT_BOUNDS[field.type]
+        return f"Annotated[int, Path(ge={low}, le={high})]"
+    return f"Annotated[str, Path(max_length={field.resolved_max_length})]"
