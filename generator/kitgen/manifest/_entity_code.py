@@ -106,7 +106,7 @@ def field_code(manifest: Manifest, entity: Entity, field: EntityField) -> dict[s
     enum_name = enum_class(entity.name, field.name) if kind == "enum" else None
     values = list(field.values or [])
     if enum_name is not None:
-        base, column = enum_name, _enum_column(enum_name, values)
+        base, column = enum_name, f"enum_type({enum_name})"
     elif kind == "fk":
         target = manifest.entity(field.to or "")
         assert target is not None  # checked by the manifest's references
@@ -185,11 +185,6 @@ def on_delete(field: EntityField) -> str:
     return "SET NULL" if field.nullable else "RESTRICT"
 
 
-def _enum_column(name: str, values: list[str]) -> str:
-    length = max(len(value) for value in values)
-    return f"Enum({name}, native_enum=False, values_callable=enum_values, length={length})"
-
-
 def _factory(value: Any) -> str:
     if value in ([], {}):
         return type(value).__name__
@@ -236,8 +231,7 @@ def _model_imports(entity: Entity, fields: list[dict[str, Any]], package: str) -
     }
     for field in entity.fields:
         if field.type == "enum":
-            imports |= {("enum", "StrEnum"), ("sqlalchemy", "Enum")}
-            imports.add(("servicekit.database", "enum_values"))
+            imports |= {("enum", "StrEnum"), ("servicekit.database", "enum_type")}
         elif field.type == "fk":
             imports.add(("sqlalchemy", "ForeignKey"))
         else:

@@ -175,6 +175,7 @@ _IMPORTED_NAMES = frozenset(
         "uuid",
         "Any",
         "Enum",
+        "enum_type",
         "enum_values",
     }
 )
@@ -320,6 +321,7 @@ ENTITY_MODULES_TAKEN = {
     "base": "<package>/models/base.py",
     "cache": "tests/test_cache.py",
     "health": "tests/test_health.py",
+    "logging": "tests/test_logging.py",
     "migrations": "tests/test_migrations.py",
     "streams": "tests/test_streams.py",
 }

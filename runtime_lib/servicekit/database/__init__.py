@@ -11,6 +11,7 @@ from servicekit.database.base import (
     TimestampMixin,
     UTCDateTime,
     declarative_base,
+    enum_type,
     enum_values,
     utcnow,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "db_session",
     "declarative_base",
     "dispose",
+    "enum_type",
     "enum_values",
     "fastapi_async_session",
     "fastapi_session",

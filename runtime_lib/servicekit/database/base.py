@@ -6,7 +6,7 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import DateTime, Enum, MetaData, func
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -40,6 +40,23 @@ def enum_values(enum_class: type[enum.Enum]) -> list[str]:
     strings then match what the API shows, and renaming a member is not a data migration.
     """
     return [str(member.value) for member in enum_class]
+
+
+def enum_type(enum_class: type[enum.Enum]) -> Enum:
+    """The column type of an enum field: stored by value, checked by the database.
+
+    A ``VARCHAR`` as long as the longest value, with a ``CHECK`` constraint that it is one
+    of the values (created with the table), rather than a native Postgres ``ENUM``: a new
+    member is then a model change, not an ``ALTER TYPE`` migration.
+    """
+    values = enum_values(enum_class)
+    return Enum(
+        enum_class,
+        native_enum=False,
+        values_callable=enum_values,
+        length=max(map(len, values)),
+        create_constraint=True,
+    )
 
 
 def utcnow() -> datetime:

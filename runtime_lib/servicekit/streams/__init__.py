@@ -27,6 +27,7 @@ from servicekit.streams.errors import (
     StreamsError,
 )
 from servicekit.streams.events import BaseEvent, GenericEvent
+from servicekit.streams.health import GroupHealth, group_health
 from servicekit.streams.registry import event_registry, event_type_for
 from servicekit.streams.router import EventRouter, GroupStartPosition
 
@@ -40,6 +41,7 @@ __all__ = [
     "EventEmitter",
     "EventRouter",
     "GenericEvent",
+    "GroupHealth",
     "GroupStartPosition",
     "HandlerTimeoutError",
     "MaxRetriesExceededError",
@@ -53,6 +55,7 @@ __all__ = [
     "exponential",
     "get_causation_id",
     "get_correlation_id",
+    "group_health",
     "linear",
     "read_dead_letters",
     "replay",

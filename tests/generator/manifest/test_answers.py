@@ -189,7 +189,7 @@ def test_imports_are_computed_once_as_ruff_sorts_them() -> None:
         "from servicekit.database import StorableText",
     ]
     models = "\n".join(item["model_imports"])
-    assert "from servicekit.database import TimestampMixin, UTCDateTime, enum_values" in models
+    assert "from servicekit.database import TimestampMixin, UTCDateTime, enum_type" in models
     assert "from sqlalchemy import (\n    ARRAY,\n    JSON,\n    BigInteger," in models
     assert "from sqlalchemy.dialects.postgresql import JSONB" in models
     assert item["schema_imports"][-1] == "from shop.models.order_item import OrderItemState"
@@ -208,7 +208,7 @@ def test_derived_names_types_and_defaults() -> None:
     assert code["state"] == {
         "annotation": "OrderItemState",
         "schema_annotation": "OrderItemState",
-        "column": "Enum(OrderItemState, native_enum=False, values_callable=enum_values, length=5)",
+        "column": "enum_type(OrderItemState)",
         "default_expr": "OrderItemState.DRAFT",
         "default_factory": None,
         "enum_class": "OrderItemState",
