@@ -225,6 +225,12 @@ CLASS_NAMES_TAKEN = frozenset(
         "TestgresSession",
         "TimestampMixin",
         "UTCDateTime",
+        "ConfigurationError",
+        "LogFormat",
+        # the app and health modules
+        "ConsumerGroup",
+        "CorrelationIdMiddleware",
+        "RedisError",
         # servicekit.database.values: the column and schema types of generated fields
         "DecimalText",
         "Float64",
