@@ -23,6 +23,40 @@ SAFE_ENV = {
 }
 
 
+# Variables that point git at a repository other than the one in ``cwd`` (what
+# `git rev-parse --local-env-vars` lists, less the config ones the fleet relies on). A
+# git hook exports them to its children: kitgen run from one must not write into the
+# hook's repository, nor read the wrong index into the one it is working on.
+_REPOSITORY_ENV = (
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_DIR",
+    "GIT_GRAFT_FILE",
+    "GIT_IMPLICIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_NAMESPACE",
+    "GIT_NO_REPLACE_OBJECTS",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_PREFIX",
+    "GIT_REPLACE_REF_BASE",
+    "GIT_SHALLOW_FILE",
+    "GIT_WORK_TREE",
+)
+
+
+def git_environment() -> dict[str, str]:
+    """The environment kitgen runs git with: no prompts, no borrowed repository."""
+    env = {k: v for k, v in os.environ.items() if k not in _REPOSITORY_ENV}
+    return {**env, **SAFE_ENV}
+
+
+def forget_borrowed_repository() -> None:
+    """Drop the variables that point git elsewhere from this process's environment, so
+    Copier's git calls (and any child's) work on the repositories kitgen names too."""
+    for name in _REPOSITORY_ENV:
+        os.environ.pop(name, None)
+
+
 class GitError(UserError):
     """A git command failed; the message names the command, the directory and git's words."""
 
@@ -37,7 +71,7 @@ def git(cwd: Path, *args: str, timeout: float = 300, detach: bool = False) -> st
         result = subprocess.run(
             ["git", *args],
             cwd=cwd,
-            env={**os.environ, **SAFE_ENV},
+            env=git_environment(),
             capture_output=True,
             text=True,
             check=False,

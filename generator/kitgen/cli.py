@@ -59,6 +59,9 @@ def _warnings_as_messages() -> Iterator[None]:
     """Show Copier's warnings (e.g. a dirty template checkout) as one line each."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        # An interrupted render leaves iterators and files to the garbage collector:
+        # those ResourceWarnings are Python's housekeeping, not news for the user.
+        warnings.simplefilter("ignore", ResourceWarning)
         try:
             yield
         finally:
@@ -276,7 +279,13 @@ def add_repository(
     if fields:
         parsed = [parse_field_spec(spec) for spec in fields]
     elif interactive():
-        _require_addable(path, {"name": name, "fields": []}, force=force)  # before any typing
+        # Everything that does not depend on the fields is checked before any typing.
+        bare: dict[str, Any] = {"name": name, "fields": []}
+        if table:
+            bare["table"] = table
+        if uuid_pk:
+            bare["primary_key"] = "uuid"
+        _require_addable(path, bare, force=force)
         parsed = ask_entity_fields(name)
     else:
         parsed = []
@@ -375,7 +384,8 @@ def add_consumer(
     if stream:
         consumer["stream"] = stream
     if dead_letters is not None:
-        consumer["dead_letters"] = False if dead_letters == "off" else dead_letters
+        turned_off = dead_letters.lower() in ("off", "no", "false", "none")
+        consumer["dead_letters"] = False if turned_off else dead_letters
     settings = {
         "max_deliveries": max_deliveries,
         "retries": retries,
@@ -475,6 +485,9 @@ _USAGE_ERRORS: tuple[type[Exception], ...] = (
 
 def run(args: list[str] | None = None) -> int:
     """Run the CLI and map every way it can end to an exit code."""
+    from kitgen._git import forget_borrowed_repository
+
+    forget_borrowed_repository()
     # The first Ctrl-C (or SIGTERM) stops kitgen; more cannot cut its clean-up short.
     with interrupt_once():
         return _run(args)

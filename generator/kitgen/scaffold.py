@@ -9,6 +9,8 @@ directory that is removed however the call ends.
 from __future__ import annotations
 
 import ast
+import errno
+import fcntl
 import os
 import re
 import shutil
@@ -23,10 +25,18 @@ from typing import Any
 import copier
 import yaml as pyyaml  # type: ignore[import-untyped]  # Copier parses answers with it
 from copier.errors import ConfigFileError, PathError, UnsafeTemplateError, UserMessageError
+from plumbum.commands.processes import ProcessExecutionError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from kitgen._git import conflicted_paths, git, repository_root, require_clean, succeeds
+from kitgen._git import (
+    GitError,
+    conflicted_paths,
+    git,
+    repository_root,
+    require_clean,
+    succeeds,
+)
 from kitgen._locks import exclusive
 from kitgen._signals import uninterruptible
 from kitgen.errors import UserError
@@ -82,7 +92,14 @@ def new_service(
             unsafe=False,
         )
         if git_init and repository_root(staged.parent) is None:
-            _first_commit(staged)
+            try:
+                _first_commit(staged)
+            except GitError as exc:  # its message names the staging directory: drop it
+                detail = str(exc).split(": ", 1)[-1]
+                raise UserError(
+                    f"the service was rendered, but git could not make its first commit "
+                    f"({detail}); nothing was written: fix git, or pass --no-git"
+                ) from None
     return destination
 
 
@@ -93,15 +110,18 @@ def _first_commit(root: Path) -> None:
         f"Create {answers.get('service_name', root.name)} from the kitgen template "
         f"{answers.get('_commit', '(unversioned)')}"
     )
-    git(root, "init", "-q")
-    git(root, "add", "-A")
+    # The commit holds exactly what was rendered: no hooks (a global core.hooksPath or an
+    # init.templateDir's hooks judge the user's commits, not the template's) and no
+    # global excludes (they would silently leave out, say, .copier-answers.yml).
+    own = ("-c", "core.hooksPath=/dev/null", "-c", "core.excludesFile=/dev/null")
+    git(root, *own, "init", "-q", "--template=")
+    git(root, *own, "add", "-A")
     # A fresh machine may have no git identity yet: the first commit must not fail on it.
     known = succeeds(root, "var", "GIT_AUTHOR_IDENT") and succeeds(
         root, "var", "GIT_COMMITTER_IDENT"
     )
     identity = () if known else ("-c", "user.name=kitgen", "-c", "user.email=kitgen@localhost")
-    # --no-verify: the user's global hooks judge their own commits, not the template's.
-    git(root, *identity, "commit", "-q", "--no-verify", "-m", message)
+    git(root, *own, *identity, "commit", "-q", "--no-verify", "-m", message)
 
 
 @contextmanager
@@ -128,12 +148,35 @@ def _staging_for(destination: Path) -> Iterator[Path]:
 
 def _move_into_place(staged: Path, target: Path) -> None:
     """One atomic rename; an existing (empty) directory keeps its identity (it may be
-    the user's working directory), so its new entries are moved in one by one."""
+    the user's working directory), so its new entries are moved in one by one, under a
+    lock on it and only while it is still empty: a second `kitgen new` into the same
+    place is refused whole, never mixed into the first one's service."""
     if not target.is_dir():
-        os.rename(staged, target)
-        return
-    for entry in staged.iterdir():
-        os.rename(entry, target / entry.name)
+        try:
+            os.rename(staged, target)
+            return
+        except OSError as exc:
+            if not target.is_dir():
+                raise
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            raise _taken(target) from None
+    handle = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        if any(target.iterdir()):
+            raise _taken(target)
+        for entry in staged.iterdir():
+            os.rename(entry, target / entry.name)
+    finally:
+        os.close(handle)  # releases the lock
+
+
+def _taken(target: Path) -> UserError:
+    return UserError(
+        f"{target} already exists and is not empty (another kitgen new finished there "
+        "first?): nothing was written"
+    )
 
 
 def update_service(
@@ -297,6 +340,13 @@ def _copier_errors(prefix: str = "") -> Iterator[None]:
         yield
     except _COPIER_USER_ERRORS as exc:
         raise UserError(f"{prefix}{_gate_refusal(exc) or exc}") from exc
+    except ProcessExecutionError as exc:  # Copier's own git: a template it cannot fetch
+        if Path(str(exc.argv[0] if exc.argv else "")).name != "git":
+            raise
+        stderr = exc.stderr.decode() if isinstance(exc.stderr, bytes) else exc.stderr
+        lines = [line for line in stderr.splitlines() if line.strip()]
+        said = lines[-1].strip() if lines else f"exit code {exc.retcode}"
+        raise UserError(f"{prefix}git failed while fetching the template: {said}") from exc
     except OSError as exc:  # the file system refused a write: a read-only or odd path
         if exc.filename is None:
             raise

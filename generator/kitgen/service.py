@@ -108,10 +108,9 @@ class ServiceProject:
         with self.lock():
             # Read once, under the lock: another kitgen may have changed it since __init__.
             recorded = self.recorded_answers()
-            owned = copier_owned_drift(manifest, recorded)
-            if owned:
-                raise UserError(owned[0])
-            _require_options(manifest, recorded)
+            refused = copier_owned_drift(manifest, recorded) + option_problems(manifest, recorded)
+            if refused:
+                raise UserError(refused[0])
             self.require_clean()
             require_safe_to_render(self.root, regular=(MANIFEST, ANSWERS))
             pending = _Change(document, manifest, change, recorded.get("entities") or [])
@@ -147,7 +146,8 @@ class ServiceProject:
         """Every way the service disagrees with its manifest, template and migrations."""
         recorded = self.recorded_answers()
         manifest = self.document().validate()
-        problems = copier_owned_drift(manifest, recorded) + answers_drift(manifest, recorded)
+        problems = copier_owned_drift(manifest, recorded) + option_problems(manifest, recorded)
+        problems += answers_drift(manifest, recorded)
         problems.extend(self._runtime_drift(recorded))
         if not migrations:
             return problems
@@ -239,19 +239,21 @@ def _yaml_value(value: object) -> str:
     return repr(value) if value != "" else "null"
 
 
-def _require_options(manifest: Manifest, recorded: dict[str, Any]) -> None:
-    """Refuse what needs a part of the template the service was generated without."""
+def option_problems(manifest: Manifest, recorded: dict[str, Any]) -> list[str]:
+    """What the manifest needs of a part of the template the service is without."""
+    problems = []
     if (manifest.events or manifest.consumers) and not recorded.get("with_streams"):
-        raise UserError(
+        problems.append(
             "this service was generated without streams (with_streams: false); "
             "events and consumers need it: `copier update --data with_streams=true`"
         )
     cached = [e.name for e in manifest.entities if e.repository and e.repository.cached]
     if cached and not recorded.get("with_cache"):
-        raise UserError(
+        problems.append(
             f"this service was generated without the cache (with_cache: false); the cached "
             f"lookups of {', '.join(cached)} need it: `copier update --data with_cache=true`"
         )
+    return problems
 
 
 def _render(root: Path, change: _Change) -> Outcome:

@@ -107,3 +107,30 @@ def test_two_adds_started_together_leave_one_consistent_change(attempt: int, ser
     git(service, "add", "-A")
     git(service, "-c", "user.name=t", "-c", "user.email=t@x", "commit", "-qm", f"add {winner}")
     assert git(service, "status", "--porcelain") == ""
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-directory", "empty-directory"])
+def test_two_new_services_into_one_place_never_mix(
+    hostile_template: Path, tmp_path: Path, existing: bool
+) -> None:
+    """Both render at once into their own staging; exactly one lands, whole."""
+    if existing:
+        (tmp_path / "shop").mkdir()
+    runs = [
+        start_kitgen(
+            tmp_path,
+            *("new", "shop", "--defaults", "--template", str(hostile_template)),
+            *("--vcs-ref", "1.0.0", "--data", f"service_name={name}"),
+        )
+        for name in ("alpha", "beta")
+    ]
+    results = [finished(run) for run in runs]
+    codes = sorted(result.returncode for result in results)
+    assert codes == [0, 2], [result.stderr for result in results]
+    loser = next(result for result in results if result.returncode == 2)
+    assert "already exists and is not empty" in " ".join(loser.stderr.split())
+    winner = "alpha" if results[0].returncode == 0 else "beta"
+    packages = {entry.name for entry in (tmp_path / "shop").iterdir()} & {"alpha", "beta"}
+    assert packages == {winner}
+    assert git(tmp_path / "shop", "status", "--porcelain") == ""
+    assert sorted(entry.name for entry in tmp_path.iterdir()) == ["shop"]

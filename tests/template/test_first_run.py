@@ -113,6 +113,42 @@ def test_a_machine_without_a_git_identity_still_gets_its_commit(
     assert author == "kitgen <kitgen@localhost>"
 
 
+def test_the_first_commit_holds_the_whole_tree_whatever_the_users_git_config(
+    template: Path, tmp_path: Path
+) -> None:
+    """Global hooks that fail, global excludes that match template files, and a
+    GIT_INDEX_FILE inherited from a hook all leave the first commit complete, and the
+    repository the variable points at untouched."""
+    home = tmp_path / "home"
+    hooks = home / "hooks"
+    hooks.mkdir(parents=True)
+    for hook in ("pre-commit", "prepare-commit-msg", "commit-msg", "post-commit"):
+        (hooks / hook).write_text("#!/bin/sh\nexit 1\n")
+        (hooks / hook).chmod(0o755)
+    (home / "ignore").write_text("*.yml\n.env*\n")
+    (home / ".gitconfig").write_text(
+        f"[user]\nname = U\nemail = u@example.invalid\n"
+        f"[core]\nhooksPath = {hooks}\nexcludesFile = {home / 'ignore'}\n"
+    )
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q")
+    (other / "f").write_text("x")
+    git(other, "add", "f")
+    index = (other / ".git" / "index").read_bytes()
+    work = tmp_path / "work"
+    work.mkdir()
+    env = _env(HOME=str(home), GIT_INDEX_FILE=str(other / ".git" / "index"))
+    result = new(work, template, env=env)
+    assert result.returncode == 0, result.stderr
+    service = work / "shop"
+    committed = git(service, "ls-files").splitlines()
+    assert ".copier-answers.yml" in committed
+    assert "service.yaml" in committed
+    assert git(service, "status", "--porcelain", "--ignored") == ""
+    assert (other / ".git" / "index").read_bytes() == index
+
+
 # -- at a terminal ----------------------------------------------------------------------
 
 

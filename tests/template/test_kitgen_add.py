@@ -200,6 +200,27 @@ def test_cached_lookups_need_the_cache(template: Path, tmp_path: Path) -> None:
     assert git(service, "status", "--porcelain") == ""
 
 
+@pytest.mark.parametrize("answer", ["with_cache=false", "async_db=false"])
+def test_plain_copier_cannot_switch_off_what_cached_lookups_need(
+    service: Path, answer: str
+) -> None:
+    ok(service, "add", "repository", "Tag", "-f", "label:str:unique", "--cached", "by_label")
+    commit_all(service, "tag")
+    copier = Path(sys.executable).with_name("copier")
+    result = subprocess.run(
+        [str(copier), "update", "--defaults", "--vcs-ref", ":current:", "--data", answer, "."],
+        cwd=service,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+        input="",
+    )
+    assert result.returncode != 0
+    assert "has cached lookups, which need with_cache and async_db" in result.stderr
+    assert git(service, "status", "--porcelain") == ""
+
+
 @pytest.mark.parametrize(
     ("edit", "answer"),
     [

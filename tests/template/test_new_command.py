@@ -41,6 +41,10 @@ def test_new_records_the_git_checkout_as_source(tmp_path: Path) -> None:
         (["--data", "service_name=Not A Slug"], "service_name must be a lowercase slug"),
         (["--data", "service_name"], "--data expects KEY=VALUE"),
         (["--data", "service_name=ok", "--data", "package_name=import"], "would shadow a keyword"),
+        (
+            ["-d", "service_name=ok", "--template", "https://127.0.0.1:1/nothing.git"],
+            "git failed while fetching the template",
+        ),
     ],
 )
 def test_new_with_bad_input_exits_2_and_writes_nothing(

@@ -93,8 +93,19 @@ def check_backoff(backoff: ConsumerBackoff) -> None:
 
 
 def check_consumers(manifest: Manifest) -> None:
-    """:class:`LocatedError` at the first consumer whose settings the router refuses."""
+    """:class:`LocatedError` at the first consumer whose settings the router refuses, or
+    whose dead letters would land on a stream the service reads or writes."""
+    # A dead-letter write trims its stream to dlq_maxlen entries: on an events stream
+    # that would delete events, and consumers would read the dead letters as events.
+    busy = {manifest.default_stream} | {manifest.stream_of(c) for c in manifest.consumers}
     for index, consumer in enumerate(manifest.consumers):
+        dead = dead_letter_stream(consumer, manifest.stream_of(consumer))
+        if dead in busy:
+            raise LocatedError(
+                ("consumers", index, "dead_letters"),
+                f"dead-letter stream '{dead}' is a stream the service emits to or consumes: "
+                "dead letters need a stream of their own (the default is <stream>:dead)",
+            )
         try:
             check_consumer_settings(consumer, manifest.stream_of(consumer))
         except LocatedError as exc:

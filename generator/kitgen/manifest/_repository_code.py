@@ -80,6 +80,7 @@ def _usable(field: EntityField) -> bool:
 def repository_code(manifest: Manifest, entity: Entity) -> dict[str, Any]:
     """``cached_lookups``, ``cache_ttl``, ``repository_imports`` and ``router_imports``."""
     lookups = []
+    schema = manifest.schema_of(entity)
     for name in entity.repository.cached if entity.repository else []:
         field = _field_of(entity, name)
         assert field is not None  # checked by check_lookups
@@ -89,7 +90,10 @@ def repository_code(manifest: Manifest, entity: Entity) -> dict[str, Any]:
                 "method": f"get_{name}",
                 "endpoint": f"get_{entity.module}_{name}",
                 "route": name.replace("_", "-"),
-                "cache_key": f"{entity.table_name}:{field.name}",
+                # schema-qualified: two schemas may each have a table of this name
+                "cache_key": f"{schema}.{entity.table_name}:{field.name}"
+                if schema
+                else f"{entity.table_name}:{field.name}",
                 "parameter": _parameter(field),
                 "value_annotation": _VALUE_ANNOTATION[field.type],
                 "key_call": f"_{field.name}_key(item.{field.name})",
@@ -145,6 +149,8 @@ def _router_imports(manifest: Manifest, entity: Entity, lookups: list[dict[str, 
             imports.add(("uuid", None))
         if "Path(" in annotation:
             imports.add(("fastapi", "Path"))
+        if "StorableText" in annotation:
+            imports.add(("servicekit.database", "StorableText"))
         imports |= {("servicekit.database", bound) for bound in _BOUNDS if bound in annotation}
     return imports
 
@@ -156,4 +162,5 @@ def _parameter(field: EntityField) -> str:
     if field.type in _INT_BOUNDS:
         low, high = _INT_BOUNDS[field.type]
         return f"Annotated[int, Path(ge={low}, le={high})]"
-    return f"Annotated[str, Path(max_length={field.resolved_max_length})]"
+    # StorableText: what the column can store (no NUL), so anything else is a 422.
+    return f"Annotated[StorableText, Path(max_length={field.resolved_max_length})]"

@@ -177,6 +177,10 @@ _IMPORTED_NAMES = frozenset(
         "Enum",
         "enum_type",
         "enum_values",
+        # what a cached lookup's method body calls
+        "redis_get",
+        "redis_set",
+        "redis_delete",
     }
 )
 ENTITY_FIELD_NAMES_TAKEN = (

@@ -63,6 +63,11 @@ StartPosition = Literal["beginning", "latest"]
 def _dead_letters(value: Any) -> Any:
     if isinstance(value, bool):
         return value
+    if isinstance(value, str) and value.lower() in ("off", "no", "false", "none", "null"):
+        raise ValueError(
+            f"{names.show(value)} would name a dead-letter stream; write false (no quotes) "
+            "to turn dead letters off"
+        )
     if isinstance(value, str):
         return names.check_stream(value)
     raise ValueError(f"expected true, false or a stream name, got {names.show(value)}")

@@ -461,7 +461,7 @@ def test_cached_lookups() -> None:
         "endpoint": "get_product_by_slug",
         "route": "by-slug",
         "cache_key": "products:slug",
-        "parameter": "Annotated[str, Path(max_length=80)]",
+        "parameter": "Annotated[StorableText, Path(max_length=80)]",
         "value_annotation": "str",
         "key_call": "_slug_key(item.slug)",
     }
@@ -479,6 +479,6 @@ def test_cached_lookups() -> None:
         in (product["router_imports"])
     )
     assert (
-        "from servicekit.database import INT32_MAX, INT64_MAX, INT64_MIN, NotFound, "
-        "fastapi_async_session"
+        "from servicekit.database import (\n    INT32_MAX,\n    INT64_MAX,\n    INT64_MIN,\n"
+        "    NotFound,\n    StorableText,\n    fastapi_async_session,\n)"
     ) in product["router_imports"]

@@ -509,6 +509,25 @@ CASES: list[tuple[str, str | None, str, str]] = [
         ("service.yaml:15:35: entities[1].repository.ttl: must be at least 1, got 0"),
     ),
     (
+        "consumer_dead_letters_is_the_stream",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*]}",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*], dead_letters: 'orders:events'}",
+        (
+            "service.yaml:20:73: consumers[0].dead_letters: dead-letter stream "
+            "'orders:events' is a stream the service emits to or consumes: dead letters need "
+            "a stream of their own (the default is <stream>:dead)"
+        ),
+    ),
+    (
+        "consumer_dead_letters_off_string",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*]}",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*], dead_letters: 'off'}",
+        (
+            "service.yaml:20:73: consumers[0].dead_letters: 'off' would name a dead-letter "
+            "stream; write false (no quotes) to turn dead letters off"
+        ),
+    ),
+    (
         "consumer_timeout_beyond_claim",
         "  - {group: fulfillment, handles: [OrderPlaced, order.*]}",
         "  - {group: fulfillment, handles: [OrderPlaced, order.*], timeout: 120}",
