@@ -30,7 +30,12 @@ def ask_entity_fields(entity: str) -> list[dict[str, Any]]:
     say(f"types: {', '.join(FIELD_TYPES)}; an empty line ends the list")
     fields: list[dict[str, Any]] = []
     while True:
-        spec = typer.prompt(f"field {len(fields) + 1}", default="", show_default=False).strip()
+        try:
+            answer = typer.prompt(f"field {len(fields) + 1}", default="", show_default=False)
+        except typer.Abort:
+            say("")  # end the prompt's line: "interrupted" starts a line of its own
+            raise
+        spec = answer.strip()
         if not spec:
             return fields
         try:

@@ -296,8 +296,10 @@ def add_repository(
         entity["primary_key"] = "uuid"
     if unique_together:
         entity["unique_together"] = [group.split(",") for group in unique_together]
-    if cached or cache_ttl is not None:
-        entity["repository"] = {"cached": cached or []}
+    if cache_ttl is not None and not cached:
+        raise UserError("--cache-ttl needs --cached by_<field>: it is the lifetime of those")
+    if cached:
+        entity["repository"] = {"cached": cached}
         if cache_ttl is not None:
             entity["repository"]["ttl"] = cache_ttl
     _change(path, f"add {name}", dry_run, lambda doc: doc.add_entity(entity, force=force))

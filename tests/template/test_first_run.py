@@ -213,6 +213,7 @@ def test_ctrl_d_at_the_prompt_writes_nothing(service: Path) -> None:
     before = git(service, "rev-parse", "HEAD")
     code, shown = at_terminal(service, ["add", "repository", "Product"], ["name:str\n", "\x04"])
     assert code == 130, shown
+    assert "field 2: \n" in shown  # "interrupted" goes on a line of its own
     assert git(service, "status", "--porcelain") == ""
     assert git(service, "rev-parse", "HEAD") == before
 

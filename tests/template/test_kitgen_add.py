@@ -299,6 +299,7 @@ INVALID = [
     (["add", "repository", "Product", "-f", 'a:str:default=x"\nimport os'], "control"),
     (["add", "repository", "Pro'duct", "-f", "a:str"], "Pro'duct"),
     (["add", "repository", "Product", "-f", "id:int"], "'id'"),
+    (["add", "repository", "Product", "-f", "a:str", "--cache-ttl", "60"], "needs --cached"),
     (["add", "repository", "Product", "-f", "metadata:json"], "metadata"),
     (["add", "field", "Nobody", "a:str"], "no entity 'Nobody'"),
     (["add", "event", "order_placed", "-f", "a:str"], "order_placed"),
