@@ -75,13 +75,19 @@ def new_service(
     commit of the generated tree (what ``kitgen add`` and ``copier update`` need), unless
     ``destination`` lies inside another repository's work tree: a nested repository
     there would be committed as an opaque gitlink, so the files are left to that one.
+    ``destination`` may also be a fresh clone of an empty remote (only ``.git``, no
+    commit): the service becomes that repository's first commit, its remote kept.
     """
-    if destination.exists() and any(destination.iterdir()):
+    # A fresh clone of an empty remote (only .git, no commit) is a place to create in:
+    # the service becomes that repository's first commit.
+    empty_clone = _is_empty_clone(destination)
+    if destination.exists() and not empty_clone and any(destination.iterdir()):
         raise UserError(f"{destination} already exists and is not empty")
     source = checked_location(template_source(template))
     if vcs_ref is not None:
         checked_ref(vcs_ref, what="--vcs-ref")
-    with _copier_errors(), _staging_for(destination) as staged, _private_tempdir():
+    keep = (".git",) if empty_clone else ()
+    with _copier_errors(), _staging_for(destination, keep) as staged, _private_tempdir():
         copier.run_copy(
             source,
             staged,
@@ -91,7 +97,7 @@ def new_service(
             quiet=True,
             unsafe=False,
         )
-        if git_init and repository_root(staged.parent) is None:
+        if git_init and not empty_clone and repository_root(staged.parent) is None:
             try:
                 _first_commit(staged)
             except GitError as exc:  # its message names the staging directory: drop it
@@ -100,11 +106,30 @@ def new_service(
                     f"the service was rendered, but git could not make its first commit "
                     f"({detail}); nothing was written: fix git, or pass --no-git"
                 ) from None
+    if git_init and empty_clone:
+        try:
+            with uninterruptible():
+                _first_commit(destination, init=False)
+        except GitError as exc:
+            raise UserError(
+                f"{destination} was created, but git could not commit it "
+                f"({str(exc).split(': ', 1)[-1]}): commit it yourself"
+            ) from None
     return destination
 
 
-def _first_commit(root: Path) -> None:
-    """``git init`` and one commit of everything rendered, named after the template."""
+def _is_empty_clone(path: Path) -> bool:
+    """Whether ``path`` holds nothing but the root of a repository without commits."""
+    if not path.is_dir() or [entry.name for entry in path.iterdir()] != [".git"]:
+        return False
+    return repository_root(path) == path.resolve() and not succeeds(
+        path, "rev-parse", "--verify", "--quiet", "HEAD"
+    )
+
+
+def _first_commit(root: Path, *, init: bool = True) -> None:
+    """``git init`` (unless ``root`` is a repository already) and one commit of everything
+    rendered, named after the template."""
     answers = pyyaml.safe_load((root / ANSWERS_FILE).read_text(encoding="utf-8")) or {}
     message = (
         f"Create {answers.get('service_name', root.name)} from the kitgen template "
@@ -114,7 +139,8 @@ def _first_commit(root: Path) -> None:
     # init.templateDir's hooks judge the user's commits, not the template's) and no
     # global excludes (they would silently leave out, say, .copier-answers.yml).
     own = ("-c", "core.hooksPath=/dev/null", "-c", "core.excludesFile=/dev/null")
-    git(root, *own, "init", "-q", "--template=")
+    if init:
+        git(root, *own, "init", "-q", "--template=")
     git(root, *own, "add", "-A")
     # A fresh machine may have no git identity yet: the first commit must not fail on it.
     known = succeeds(root, "var", "GIT_AUTHOR_IDENT") and succeeds(
@@ -125,7 +151,7 @@ def _first_commit(root: Path) -> None:
 
 
 @contextmanager
-def _staging_for(destination: Path) -> Iterator[Path]:
+def _staging_for(destination: Path, keep: tuple[str, ...] = ()) -> Iterator[Path]:
     """A directory to render ``destination`` into, moved into place when the block
     succeeds and removed on every other way out (a second Ctrl-C included).
 
@@ -140,16 +166,17 @@ def _staging_for(destination: Path) -> Iterator[Path]:
     try:
         yield staged
         with uninterruptible():
-            _move_into_place(staged, target)
+            _move_into_place(staged, target, keep)
     finally:
         with uninterruptible():
             shutil.rmtree(hidden, ignore_errors=True)
 
 
-def _move_into_place(staged: Path, target: Path) -> None:
+def _move_into_place(staged: Path, target: Path, keep: tuple[str, ...] = ()) -> None:
     """One atomic rename; an existing (empty) directory keeps its identity (it may be
     the user's working directory), so its new entries are moved in one by one, under a
-    lock on it and only while it is still empty: a second `kitgen new` into the same
+    lock on it and only while it is still empty (but for ``keep``: an empty clone's
+    ``.git``): a second `kitgen new` into the same
     place is refused whole, never mixed into the first one's service."""
     if not target.is_dir():
         try:
@@ -164,7 +191,7 @@ def _move_into_place(staged: Path, target: Path) -> None:
     handle = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX)
-        if any(target.iterdir()):
+        if any(entry.name not in keep for entry in target.iterdir()):
             raise _taken(target)
         for entry in staged.iterdir():
             os.rename(entry, target / entry.name)

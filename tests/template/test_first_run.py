@@ -149,6 +149,29 @@ def test_the_first_commit_holds_the_whole_tree_whatever_the_users_git_config(
     assert (other / ".git" / "index").read_bytes() == index
 
 
+def test_a_clone_of_an_empty_remote_gets_the_first_commit(template: Path, tmp_path: Path) -> None:
+    """The usual start: make an empty repository on the forge, clone it, create into it."""
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(tmp_path, "clone", "-q", str(remote), "shop")
+    result = new(tmp_path, template)
+    assert result.returncode == 0, result.stderr
+    service = tmp_path / "shop"
+    assert git(service, "log", "--format=%s").splitlines() == [
+        "Create shop from the kitgen template 1.0.0"
+    ]
+    assert git(service, "remote", "get-url", "origin").strip() == str(remote)
+    assert git(service, "status", "--porcelain") == ""
+    # A clone with history is somebody's work: refused, untouched.
+    git(service, "push", "-q", "origin", "HEAD")
+    git(tmp_path, "clone", "-q", str(remote), "again")
+    (tmp_path / "shop").rename(tmp_path / "first")
+    (tmp_path / "again").rename(tmp_path / "shop")
+    refused = new(tmp_path, template)
+    assert refused.returncode == 2
+    assert "already exists and is not empty" in refused.stderr
+
+
 # -- at a terminal ----------------------------------------------------------------------
 
 
