@@ -108,7 +108,7 @@ class ServiceProject:
         with self.lock():
             # Read once, under the lock: another kitgen may have changed it since __init__.
             recorded = self.recorded_answers()
-            refused = copier_owned_drift(manifest, recorded) + option_problems(manifest, recorded)
+            refused = template_mismatches(manifest, recorded)
             if refused:
                 raise UserError(refused[0])
             self.require_clean()
@@ -146,8 +146,7 @@ class ServiceProject:
         """Every way the service disagrees with its manifest, template and migrations."""
         recorded = self.recorded_answers()
         manifest = self.document().validate()
-        problems = copier_owned_drift(manifest, recorded) + option_problems(manifest, recorded)
-        problems += answers_drift(manifest, recorded)
+        problems = template_mismatches(manifest, recorded) + answers_drift(manifest, recorded)
         problems.extend(self._runtime_drift(recorded))
         if not migrations:
             return problems
@@ -237,6 +236,12 @@ def _yaml_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return repr(value) if value != "" else "null"
+
+
+def template_mismatches(manifest: Manifest, recorded: dict[str, Any]) -> list[str]:
+    """What kitgen refuses to render and `kitgen check` reports: manifest keys only Copier
+    may change, and parts of the template the manifest needs but the service is without."""
+    return copier_owned_drift(manifest, recorded) + option_problems(manifest, recorded)
 
 
 def option_problems(manifest: Manifest, recorded: dict[str, Any]) -> list[str]:

@@ -8,14 +8,13 @@ service never fails at start-up for a manifest kitgen took.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kitgen.manifest._literals import python_literal
 from kitgen.manifest._references import LocatedError
 
 if TYPE_CHECKING:
     from kitgen.manifest.schema import Consumer, ConsumerBackoff, Manifest
-    from servicekit.streams import Backoff
 
 __all__ = [
     "check_backoff",
@@ -53,13 +52,12 @@ def router_args(consumer: Consumer, stream: str) -> list[str]:
     dead_letters = dead_letter_stream(consumer, stream)
     if dead_letters is not None:
         args.append(f"dlq_stream={python_literal(dead_letters)}")
-    given = consumer.model_fields_set
-    for key, keyword in _ROUTER_KEYWORDS.items():
-        if key in given:
-            args.append(f"{keyword}={python_literal(getattr(consumer, key))}")
+    args += [f"{keyword}={python_literal(value)}" for keyword, value in _given(consumer).items()]
     if consumer.backoff is not None:
-        args.append(f"default_backoff={_backoff_call(consumer.backoff)}")
-    if "start" in given:
+        arguments = _backoff_arguments(consumer.backoff).items()
+        listed = ", ".join(f"{name}={python_literal(value)}" for name, value in arguments)
+        args.append(f"default_backoff={consumer.backoff.kind}({listed})")
+    if "start" in consumer.model_fields_set:
         args.append(f"group_start_id=GroupStartPosition.{consumer.start.upper()}")
     return args
 
@@ -74,13 +72,25 @@ def router_imports(consumer: Consumer) -> set[tuple[str, str | None]]:
     return imports
 
 
-def _backoff_call(backoff: ConsumerBackoff) -> str:
-    initial, most = python_literal(backoff.initial), python_literal(backoff.max)
-    if backoff.kind == "exponential":
-        return f"exponential(initial={initial}, max_delay={most})"
-    if backoff.kind == "linear":
-        return f"linear(delay={initial}, max_delay={most})"
-    return f"constant(delay={initial})"
+def _given(consumer: Consumer) -> dict[str, Any]:
+    """The router keywords of the plain settings the manifest states (the others are the
+    router's own defaults, which the manifest's defaults equal)."""
+    given = consumer.model_fields_set
+    return {kw: getattr(consumer, key) for key, kw in _ROUTER_KEYWORDS.items() if key in given}
+
+
+# backoff kind (also the servicekit.streams function's name) -> its parameters, in the
+# order of the manifest's (initial, max).
+_BACKOFF_PARAMETERS = {
+    "exponential": ("initial", "max_delay"),
+    "linear": ("delay", "max_delay"),
+    "constant": ("delay",),
+}
+
+
+def _backoff_arguments(backoff: ConsumerBackoff) -> dict[str, float]:
+    values = (backoff.initial, backoff.max)  # a constant backoff takes the first only
+    return dict(zip(_BACKOFF_PARAMETERS[backoff.kind], values, strict=False))
 
 
 def check_backoff(backoff: ConsumerBackoff) -> None:
@@ -114,19 +124,18 @@ def check_consumers(manifest: Manifest) -> None:
 
 def check_consumer_settings(consumer: Consumer, stream: str) -> None:
     """:class:`LocatedError` with the router's own words when it would refuse the settings."""
-    from servicekit.streams import EventRouter, GroupStartPosition, StreamsConfigurationError
+    from servicekit import streams
 
+    spec = consumer.backoff
+    backoff = getattr(streams, spec.kind)(**_backoff_arguments(spec)) if spec else None
     try:
-        router = EventRouter(
+        router = streams.EventRouter(
             stream=stream,
             group=consumer.group,
             dlq_stream=dead_letter_stream(consumer, stream),
-            max_deliveries=consumer.max_deliveries,
-            default_retries=consumer.retries,
-            default_backoff=_backoff(consumer.backoff) if consumer.backoff else None,
-            handler_timeout=consumer.timeout,
-            claim_min_idle_ms=consumer.claim_min_idle_ms,
-            group_start_id=GroupStartPosition[consumer.start.upper()],
+            default_backoff=backoff,
+            group_start_id=streams.GroupStartPosition[consumer.start.upper()],
+            **_given(consumer),
         )
 
         async def handler(event: object) -> None:
@@ -135,18 +144,8 @@ def check_consumer_settings(consumer: Consumer, stream: str) -> None:
         # The router names the handler in its message: "handler <qualname> allows ...".
         handler.__qualname__ = "with these timeout, retries and backoff"
         router.on("*")(handler)  # as each generated handler is: the router's defaults
-    except StreamsConfigurationError as exc:
+    except streams.StreamsConfigurationError as exc:
         # Point at the key the user wrote: the idle time, else what makes a handler long.
         given = [key for key in _DEADLINE_KEYS if key in consumer.model_fields_set]
         where = tuple(given[:1])
         raise LocatedError(where, f"the stream router refuses these settings: {exc}") from None
-
-
-def _backoff(spec: ConsumerBackoff) -> Backoff:
-    from servicekit.streams import constant, exponential, linear
-
-    if spec.kind == "exponential":
-        return exponential(initial=spec.initial, max_delay=spec.max)
-    if spec.kind == "linear":
-        return linear(delay=spec.initial, max_delay=spec.max)
-    return constant(delay=spec.initial)
