@@ -265,6 +265,21 @@ def add_repository(
     cache_ttl: Annotated[
         int | None, typer.Option("--cache-ttl", help="Seconds a cached lookup lives.")
     ] = None,
+    delete: Annotated[
+        str | None,
+        typer.Option(
+            "--delete", help="DELETE /{id}: soft (mark deleted), hard, or none (no route)."
+        ),
+    ] = None,
+    versioned: Annotated[
+        bool,
+        typer.Option(
+            "--versioned", help="A version column: PATCH and DELETE must name the version read."
+        ),
+    ] = False,
+    no_api: Annotated[
+        bool, typer.Option("--no-api", help="A repository without HTTP routes (endpoints: []).")
+    ] = False,
     force: ForceOption = False,
     dry_run: DryRunOption = False,
     path: PathOption = Path("."),
@@ -302,6 +317,12 @@ def add_repository(
         entity["repository"] = {"cached": cached}
         if cache_ttl is not None:
             entity["repository"]["ttl"] = cache_ttl
+    if delete is not None:
+        entity["delete"] = delete
+    if versioned:
+        entity["versioned"] = True
+    if no_api:
+        entity["endpoints"] = []
     _change(path, f"add {name}", dry_run, lambda doc: doc.add_entity(entity, force=force))
     if not parsed:
         say(f"{name} has its primary key and timestamps only; add fields with")

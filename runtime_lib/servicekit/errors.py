@@ -15,7 +15,8 @@ from the built-in exception that describes them (``LookupError``, ``TypeError``,
     │   └── StreamsConfigurationError      servicekit.streams (also a StreamsError)
     ├── DatabaseError                      servicekit.database
     │   ├── NotBoundError
-    │   └── NotFoundError                  (also a LookupError)
+    │   ├── NotFoundError                  (also a LookupError)
+    │   └── StaleVersionError              update/delete at a version that moved on
     ├── StoreError                         servicekit.store
     │   ├── StoreConnectionError
     │   ├── StoreSerializationError        (also a TypeError)
@@ -65,6 +66,7 @@ __all__ = [
     "NotFoundError",
     "RateLimiterStoppedError",
     "ServiceKitError",
+    "StaleVersionError",
     "StoreConnectionError",
     "StoreDeserializationError",
     "StoreError",
@@ -113,6 +115,25 @@ class NotFoundError(DatabaseError, LookupError):
         self.model = model
         self.ident = ident
         super().__init__(f"{model.__name__} with primary key {ident!r} not found")
+
+
+class StaleVersionError(DatabaseError):
+    """A change named a version of a row that is no longer the stored one.
+
+    Raised by the repositories' ``update``/``delete``/``soft_delete`` when the model has a
+    version column (``VersionMixin``) and ``expected_version`` differs from it: someone
+    else changed the row since the caller read it. ``current`` is the stored version.
+    """
+
+    def __init__(self, model: type[Any], ident: Any, expected: int, current: int) -> None:
+        self.model = model
+        self.ident = ident
+        self.expected = expected
+        self.current = current
+        super().__init__(
+            f"{model.__name__} {ident!r} is at version {current}, not {expected}: "
+            "it changed since it was read"
+        )
 
 
 # --- servicekit.store ---------------------------------------------------------------------

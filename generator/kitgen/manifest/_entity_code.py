@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from kitgen.manifest._endpoints import filter_imports, upsert_key
 from kitgen.manifest._imports import Imports, import_lines
 from kitgen.manifest._literals import python_literal
 from kitgen.manifest.naming import enum_class
@@ -15,7 +16,7 @@ from kitgen.manifest.naming import enum_class
 if TYPE_CHECKING:
     from kitgen.manifest.schema import Entity, EntityField, Manifest
 
-__all__ = ["entity_code", "field_code", "on_delete", "pk_annotation", "upsert_key"]
+__all__ = ["entity_code", "field_code", "model_bases", "on_delete", "pk_annotation"]
 
 _MUTABLE = frozenset({"json", "list[str]", "list[int]"})
 
@@ -191,24 +192,28 @@ def _factory(value: Any) -> str:
     return "lambda: " + python_literal(value)
 
 
-def upsert_key(entity: Entity) -> list[str]:
-    """The columns ``PUT`` upserts on: the first unique field, else the first group."""
-    unique = [field.name for field in entity.fields if field.unique]
-    if unique:
-        return unique[:1]
-    return list(entity.unique_together[0]) if entity.unique_together else []
-
-
-def entity_code(manifest: Manifest, entity: Entity, fields: list[dict[str, Any]]) -> dict[str, Any]:
-    """``model_imports``, ``schema_imports``, ``pk_annotation``, ``table_args``, ``upsert_key``."""
+def entity_code(
+    manifest: Manifest, entity: Entity, fields: list[dict[str, Any]], routes: dict[str, Any]
+) -> dict[str, Any]:
+    """``model_bases``, ``model_imports``, ``schema_imports``, ``pk_annotation``,
+    ``table_args`` and ``upsert_key``; ``routes`` is the entity's ``endpoint_code``."""
     package = manifest.package
+    schema_imports = _schema_imports(manifest, entity, fields, routes)
     return {
+        "model_bases": model_bases(entity),
         "model_imports": import_lines(_model_imports(entity, fields, package), package),
-        "schema_imports": import_lines(_schema_imports(manifest, entity, fields), package),
+        "schema_imports": import_lines(schema_imports, package),
         "pk_annotation": pk_annotation(entity.primary_key),
         "table_args": _table_args(entity, manifest.schema_of(entity)),
         "upsert_key": upsert_key(entity),
     }
+
+
+def model_bases(entity: Entity) -> list[str]:
+    """The model's base classes: the runtime's column mixins, then the service's Base."""
+    mixins = ["SoftDeleteMixin"] if entity.delete == "soft" else []
+    mixins += ["VersionMixin"] if entity.versioned else []
+    return [*mixins, "TimestampMixin", "Base"]
 
 
 def _annotation_imports(entity: Entity, fields: list[dict[str, Any]]) -> Imports:
@@ -222,9 +227,9 @@ def _annotation_imports(entity: Entity, fields: list[dict[str, Any]]) -> Imports
 
 def _model_imports(entity: Entity, fields: list[dict[str, Any]], package: str) -> Imports:
     imports = _annotation_imports(entity, fields)
+    imports |= {("servicekit.database", mixin) for mixin in model_bases(entity)[:-1]}
     imports |= {
         (f"{package}.models.base", "Base"),
-        ("servicekit.database", "TimestampMixin"),
         ("sqlalchemy.orm", "Mapped"),
         ("sqlalchemy.orm", "mapped_column"),
         ("sqlalchemy", "Identity" if entity.primary_key == "int" else "Uuid"),
@@ -243,12 +248,18 @@ def _model_imports(entity: Entity, fields: list[dict[str, Any]], package: str) -
     return imports
 
 
-def _schema_imports(manifest: Manifest, entity: Entity, fields: list[dict[str, Any]]) -> Imports:
+def _schema_imports(
+    manifest: Manifest, entity: Entity, fields: list[dict[str, Any]], routes: dict[str, Any]
+) -> Imports:
     imports: Imports = {
         ("datetime", "datetime"),
         ("pydantic", "BaseModel"),
         ("pydantic", "ConfigDict"),
+        *filter_imports(routes["filters"]),
     }
+    if "update" in routes["endpoints"]:
+        imports.add(("servicekit.database", "PartialUpdate"))
+        imports |= {("servicekit.database", "Int32")} if entity.versioned else set()
     if entity.primary_key == "uuid":
         imports.add(("uuid", None))
     for field, code in zip(entity.fields, fields, strict=True):

@@ -176,7 +176,8 @@ def check_entity_field_name(value: str) -> str:
     if value in ENTITY_FIELD_NAMES_TAKEN:
         raise ValueError(
             f"field name {show(value)} is generated or used by the generated code "
-            "(id, created_at, updated_at, SQLAlchemy/pydantic attributes, imported names); "
+            "(id, created_at, updated_at, version, deleted_at, SQLAlchemy/pydantic attributes, "
+            "imported names); "
             "choose another"
         )
     if value in SQL_RESERVED:

@@ -28,6 +28,9 @@ KEY_ORDER: dict[ItemKind, tuple[str, ...]] = {
         "fields",
         "unique_together",
         "repository",
+        "delete",
+        "versioned",
+        "endpoints",
     ),
     "field": (
         "name",

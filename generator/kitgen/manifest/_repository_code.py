@@ -77,8 +77,11 @@ def _usable(field: EntityField) -> bool:
     return field.unique and field.type in LOOKUP_TYPES
 
 
-def repository_code(manifest: Manifest, entity: Entity) -> dict[str, Any]:
-    """``cached_lookups``, ``cache_ttl``, ``repository_imports`` and ``router_imports``."""
+def repository_code(manifest: Manifest, entity: Entity, routes: dict[str, Any]) -> dict[str, Any]:
+    """``cached_lookups``, ``cache_ttl``, ``repository_imports`` and ``router_imports``.
+
+    ``routes`` is the entity's ``endpoint_code``: the router imports what its routes use.
+    """
     lookups = []
     schema = manifest.schema_of(entity)
     for name in entity.repository.cached if entity.repository else []:
@@ -104,7 +107,7 @@ def repository_code(manifest: Manifest, entity: Entity) -> dict[str, Any]:
         "cached_lookups": lookups,
         "cache_ttl": entity.repository.ttl if entity.repository else None,
         "repository_imports": import_lines(_repository_imports(manifest, entity), package),
-        "router_imports": import_lines(_router_imports(manifest, entity, lookups), package),
+        "router_imports": import_lines(_router_imports(manifest, entity, routes), package),
     }
 
 
@@ -126,24 +129,61 @@ def _repository_imports(manifest: Manifest, entity: Entity) -> Imports:
     return imports
 
 
-def _router_imports(manifest: Manifest, entity: Entity, lookups: list[dict[str, Any]]) -> Imports:
+def _router_imports(manifest: Manifest, entity: Entity, routes: dict[str, Any]) -> Imports:
     package, module, name = manifest.package, entity.module, entity.name
+    kept = set(routes["endpoints"])
+    if not kept:
+        return set()  # no router module
     session = "fastapi_async_session" if manifest.is_async else "fastapi_session"
     imports: Imports = {
         ("typing", "Annotated"),
-        *(("fastapi", each) for each in ("APIRouter", "Depends", "HTTPException", "Query")),
-        *(("servicekit.database", each) for each in ("INT32_MAX", "NotFound", session)),
-        ("sqlalchemy.exc", "IntegrityError"),
+        *(("fastapi", each) for each in ("APIRouter", "Depends")),
+        ("servicekit.database", session),
         ("sqlalchemy.ext.asyncio", "AsyncSession")
         if manifest.is_async
         else ("sqlalchemy.orm", "Session"),
-        (f"{package}.models.{module}", name),
         (f"{package}.repositories.{module}", f"{name}Repository"),
-        (f"{package}.schemas._errors", "error_responses"),
-        *((f"{package}.schemas.{module}", name + suffix) for suffix in ("Create", "Page", "Read")),
+        (f"{package}.schemas.{module}", f"{name}Read"),
     }
-    annotations = [lookup["parameter"] for lookup in lookups]
-    annotations.append("uuid.UUID" if entity.primary_key == "uuid" else "Annotated[int, Path(")
+    by_id = kept & {"get", "update", "delete"}
+    writes = kept & {"create", "upsert", "update", "delete"}
+    cached = entity.repository.cached if entity.repository else []
+    lookups = [each for each in cached if each in kept]
+    if by_id or lookups or writes:
+        imports |= {("fastapi", "HTTPException"), (f"{package}.schemas._errors", "error_responses")}
+    if by_id:
+        imports.add(("servicekit.database", "NotFound"))
+        if entity.primary_key == "int":  # ItemId = Annotated[int, Path(ge=1, le=INT32_MAX)]
+            imports |= {("fastapi", "Path"), ("servicekit.database", "INT32_MAX")}
+    if "list" in kept:
+        imports |= {("fastapi", "Query"), ("servicekit.database", "INT32_MAX")}
+        imports |= {
+            (f"{package}.models.{module}", name),
+            (f"{package}.schemas.{module}", f"{name}Page"),
+        }
+        if routes["filters"]:
+            imports.add((f"{package}.schemas.{module}", f"{name}Filters"))
+    if kept & {"create", "upsert", "update"}:
+        imports.add(("sqlalchemy.exc", "IntegrityError"))
+    if kept & {"create", "upsert"}:
+        imports.add((f"{package}.schemas.{module}", f"{name}Create"))
+    if "create" in kept:
+        imports.add((f"{package}.models.{module}", name))
+    if "update" in kept:
+        imports.add((f"{package}.schemas.{module}", f"{name}Update"))
+    if "delete" in kept and entity.delete == "hard":
+        imports.add(("sqlalchemy.exc", "IntegrityError"))  # a row others still reference
+    if entity.versioned and kept & {"update", "delete"}:
+        imports.add(("servicekit.database", "StaleVersionError"))
+        if "delete" in kept:
+            imports |= {("fastapi", "Query"), ("servicekit.database", "INT32_MAX")}
+    annotations = [
+        _parameter(field)
+        for field in (_field_of(entity, each) for each in lookups)
+        if field is not None
+    ]
+    if by_id and entity.primary_key == "uuid":
+        annotations.append("uuid.UUID")
     for annotation in annotations:
         if annotation == "uuid.UUID":
             imports.add(("uuid", None))

@@ -137,7 +137,8 @@ SQL_RESERVED = frozenset(
 # Columns every generated model already has, attributes of SQLAlchemy's declarative base
 # and of pydantic models (generated schemas subclass BaseModel), and the names generated
 # modules import. A field with one of these names would shadow or break them.
-_GENERATED_COLUMNS = frozenset({"id", "created_at", "updated_at"})
+# (version and deleted_at: the columns of versioned and soft-deleting entities)
+_GENERATED_COLUMNS = frozenset({"id", "created_at", "updated_at", "version", "deleted_at"})
 _SQLALCHEMY_ATTRIBUTES = frozenset(
     {"metadata", "registry", "query", "query_cls", "session", "awaitable_attrs"}
 )
@@ -160,7 +161,9 @@ _PYDANTIC_ATTRIBUTES = frozenset(
 # Builtins a generated class body reads after its fields: annotations (``str``,
 # ``Mapped[int]``) and default factories (``list``, ``dict``). A field of that name rebinds
 # it inside the class, so every later field would read the field instead of the builtin.
-_BUILTINS_READ_IN_CLASS_BODIES = frozenset({"bool", "dict", "float", "int", "list", "str"})
+_BUILTINS_READ_IN_CLASS_BODIES = frozenset(
+    {"bool", "dict", "float", "frozenset", "int", "list", "str"}
+)
 _IMPORTED_NAMES = frozenset(
     {
         "select",
@@ -228,6 +231,10 @@ CLASS_NAMES_TAKEN = frozenset(
         "Repository",
         "TestgresSession",
         "TimestampMixin",
+        "VersionMixin",
+        "SoftDeleteMixin",
+        "StaleVersionError",
+        "PartialUpdate",
         "UTCDateTime",
         "ConfigurationError",
         "LogFormat",
@@ -311,6 +318,7 @@ CLASS_NAMES_TAKEN = frozenset(
         "DbSession",
         "EXAMPLES",
         "ErrorMessage",
+        "ExpectedVersion",
         "Health",
         "ItemId",
         "PageNumber",
@@ -322,7 +330,7 @@ CLASS_NAMES_TAKEN = frozenset(
 )
 
 # The classes generated beside each entity: ``Product`` -> ``ProductCreate``, ...
-ENTITY_CLASS_SUFFIXES = ("Create", "Read", "Page", "Repository")
+ENTITY_CLASS_SUFFIXES = ("Create", "Read", "Update", "Filters", "Page", "Repository")
 
 # Files of the template where an entity's module would put its own, by that module: an
 # entity ``Health`` would overwrite tests/test_health.py with its tests (or lose its own).

@@ -24,6 +24,8 @@ EventFieldType = Literal[
 FieldType = Literal[EventFieldType, "text", "bigint", "enum", "fk"]
 OnDelete = Literal["cascade", "restrict", "set null", "no action"]
 PrimaryKey = Literal["int", "uuid"]
+# What DELETE /{id} does: no route (the default), mark the row deleted, or remove it.
+DeleteMode = Literal["none", "soft", "hard"]
 
 FIELD_TYPES: tuple[str, ...] = get_args(FieldType)
 EVENT_FIELD_TYPES: tuple[str, ...] = get_args(EventFieldType)

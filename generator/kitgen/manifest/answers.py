@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kitgen.manifest._consumer_settings import router_args, router_imports
+from kitgen.manifest._endpoints import endpoint_code
 from kitgen.manifest._entity_code import entity_code, field_code, on_delete
 from kitgen.manifest._event_code import event_field_annotation, events_imports
 from kitgen.manifest._imports import Imports, import_lines
@@ -53,6 +54,7 @@ def to_answers(manifest: Manifest) -> dict[str, Any]:
 
 def _entity(manifest: Manifest, entity: Entity) -> dict[str, Any]:
     fields = [_field(manifest, entity, field) for field in entity.fields]
+    routes = endpoint_code(manifest, entity, fields)
     return {
         "name": entity.name,
         "module": entity.module,
@@ -62,8 +64,9 @@ def _entity(manifest: Manifest, entity: Entity) -> dict[str, Any]:
         "route": route_of(entity.name),
         "unique_together": [list(group) for group in entity.unique_together],
         "fields": fields,
-        **entity_code(manifest, entity, fields),
-        **repository_code(manifest, entity),
+        **routes,
+        **entity_code(manifest, entity, fields, routes),
+        **repository_code(manifest, entity, routes),
     }
 
 

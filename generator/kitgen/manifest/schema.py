@@ -20,7 +20,13 @@ from typing import Annotated, Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from kitgen.manifest import _consumer_settings, _defaults, _references, _repository_code
+from kitgen.manifest import (
+    _consumer_settings,
+    _defaults,
+    _endpoints,
+    _references,
+    _repository_code,
+)
 from kitgen.manifest import _names as names
 from kitgen.manifest._options import (
     MAX_LENGTH_DEFAULT,
@@ -37,6 +43,7 @@ from kitgen.manifest._types import (
     BackoffKind,
     ClassName,
     DeadLetters,
+    DeleteMode,
     EntityFieldName,
     EntityName,
     EnumValue,
@@ -150,6 +157,9 @@ class Entity(_Model):
     fields: list[EntityField] = Field(default_factory=list)  # none: id and timestamps only
     unique_together: list[list[str]] = Field(default_factory=list)
     repository: Repository | None = None
+    delete: Annotated[DeleteMode, one_of(get_args(DeleteMode), "delete")] = "none"
+    versioned: bool = False  # a version column: PATCH and DELETE name the version read
+    endpoints: list[str] | None = None  # None: every route the entity can have
 
     @property
     def module(self) -> str:
@@ -172,6 +182,7 @@ class Entity(_Model):
                     ("name",), f"derived {exc}; set 'table' to another name"
                 ) from None
         _references.check_entity(self)
+        _endpoints.check_endpoints(self)
         return self
 
 

@@ -8,8 +8,10 @@ from servicekit.database._url import normalize_url
 from servicekit.database.base import (
     NAMING_CONVENTION,
     Base,
+    SoftDeleteMixin,
     TimestampMixin,
     UTCDateTime,
+    VersionMixin,
     declarative_base,
     enum_type,
     enum_values,
@@ -25,7 +27,14 @@ from servicekit.database.engine import (
     get_async_engine,
     get_engine,
 )
-from servicekit.database.errors import DatabaseError, NotBoundError, NotFound, NotFoundError
+from servicekit.database.errors import (
+    DatabaseError,
+    NotBoundError,
+    NotFound,
+    NotFoundError,
+    StaleVersionError,
+)
+from servicekit.database.patch import PartialUpdate
 from servicekit.database.repository import AsyncRepository, Page, Repository
 from servicekit.database.session import (
     async_db_session,
@@ -72,14 +81,18 @@ __all__ = [
     "NotFound",  # old name of NotFoundError, kept for generated routers
     "NotFoundError",
     "Page",
+    "PartialUpdate",
     "Repository",
     "RowId",
     "SessionLocal",
+    "SoftDeleteMixin",
+    "StaleVersionError",
     "StorableJson",
     "StorableText",
     "TimestampMixin",
     "UTCDateTime",
     "UTCTimestamp",
+    "VersionMixin",
     "async_bind",
     "async_db_session",
     "async_dispose",

@@ -13,7 +13,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Executable, Row, Select, Table, exists, func, inspect, select
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Executable,
+    Row,
+    Select,
+    Table,
+    exists,
+    func,
+    inspect,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -23,6 +34,8 @@ from sqlalchemy.orm import (
     make_transient_to_detached,
 )
 from sqlalchemy.orm.attributes import instance_dict, set_committed_value
+
+from servicekit.database.base import SoftDeleteMixin
 
 ModelT = TypeVar("ModelT", bound=DeclarativeBase)
 
@@ -43,8 +56,20 @@ class StatementBuilder(Generic[ModelT]):
 
     @property
     def query(self) -> Select[ModelT]:
-        """``select(model)``, to compose custom queries on."""
-        return select(self.model)
+        """``select(model)``, to compose custom queries on (live rows only: see ``live``)."""
+        return select(self.model).where(*self.live())
+
+    def if_live(self, obj: ModelT | None) -> ModelT | None:
+        """``obj`` unless it is a soft-deleted row."""
+        if obj is not None and is_soft_deletable(self.model) and obj.deleted_at is not None:  # type: ignore[attr-defined]
+            return None
+        return obj
+
+    def live(self) -> builtins.list[ColumnElement[bool]]:
+        """``deleted_at IS NULL`` for a soft-deletable model, else nothing."""
+        if not is_soft_deletable(self.model):
+            return []
+        return [self.model.__table__.c.deleted_at.is_(None)]
 
     def criteria(self, filters: Mapping[str, Any]) -> builtins.list[ColumnElement[bool]]:
         """``column == value`` for each filter; unknown names are a clear ``ValueError``."""
@@ -60,10 +85,11 @@ class StatementBuilder(Generic[ModelT]):
         return self.query.where(*self.criteria(filters))
 
     def exists_stmt(self, filters: Mapping[str, Any]) -> Select[bool]:
-        return select(exists().where(*self.criteria(filters)))
+        return select(exists().where(*self.criteria(filters), *self.live()))
 
     def count_stmt(self, filters: Mapping[str, Any]) -> Select[int]:
-        return select(func.count()).select_from(self.model).where(*self.criteria(filters))
+        criteria = [*self.criteria(filters), *self.live()]
+        return select(func.count()).select_from(self.model).where(*criteria)
 
     def list_stmt(
         self,
@@ -136,6 +162,19 @@ class StatementBuilder(Generic[ModelT]):
         return batches
 
 
+@cache
+def is_soft_deletable(model: type[DeclarativeBase]) -> bool:
+    """Whether ``model`` has ``SoftDeleteMixin``'s ``deleted_at``."""
+    return issubclass(model, SoftDeleteMixin)
+
+
+@cache
+def version_column(model: type[DeclarativeBase]) -> Column[int] | None:
+    """The model's ``version_id_col`` (``VersionMixin``), or ``None``."""
+    mapper: Mapper[Any] = inspect(model)
+    return cast("Column[int] | None", mapper.version_id_col)
+
+
 def statements_for(model: type[ModelT]) -> StatementBuilder[ModelT]:
     """The (cached) statement builder of ``model``."""
     builder: StatementBuilder[ModelT] = _builder(model)
@@ -176,6 +215,11 @@ def _upsert_statement(
     if update_fields and _has_onupdate(model, _UPDATED_AT):
         # ON CONFLICT bypasses the ORM's onupdate; the inserted row's default is "now".
         assignments.setdefault(_UPDATED_AT, stmt.excluded[_UPDATED_AT])
+    if update_fields and is_soft_deletable(model):
+        assignments["deleted_at"] = None  # upserting a deleted row's key restores it
+    version = version_column(model)
+    if update_fields and version is not None:
+        assignments[version.key] = version + 1
     if returning and not assignments:
         # A conflicting row is "touched" by assigning its own key back, so that RETURNING
         # yields it. ON CONFLICT DO NOTHING returns nothing for that row, and a follow-up

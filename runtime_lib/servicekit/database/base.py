@@ -1,4 +1,8 @@
-"""Declarative bases, a timezone-safe datetime type and the timestamp mixin."""
+"""Declarative bases, a timezone-safe datetime type and the column mixins.
+
+``TimestampMixin`` (created/updated times), ``VersionMixin`` (optimistic concurrency) and
+``SoftDeleteMixin`` (rows marked deleted, hidden by the repositories).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,9 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Enum, MetaData, func
+from sqlalchemy import DateTime, Enum, Integer, MetaData, func, text
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 # Deterministic constraint names: Alembic can only drop or alter what it can name.
@@ -104,3 +108,31 @@ class TimestampMixin:
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=utcnow, onupdate=utcnow, server_default=func.now(), nullable=False
     )
+
+
+class VersionMixin:
+    """A ``version`` counter for optimistic concurrency, starting at 1.
+
+    It is SQLAlchemy's ``version_id_col``: every UPDATE the ORM flushes checks the version
+    it loaded and increments it (a concurrent change raises ``StaleDataError``), and the
+    repositories' ``update``/``delete`` take the version the caller read
+    (``expected_version``) and raise ``StaleVersionError`` when it moved on.
+    """
+
+    version: Mapped[int] = mapped_column(Integer(), server_default=text("1"), nullable=False)
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
+
+
+class SoftDeleteMixin:
+    """``deleted_at``: set, the row is deleted but kept.
+
+    The repositories hide such rows from every read (``get``, ``get_by``, ``list``,
+    ``paginate``, ``count``, ``exists`` and their ``query``), and offer ``soft_delete`` and
+    ``restore``. Unique constraints still see a deleted row: its key stays taken until it
+    is restored, upserted again (which restores it) or deleted for good.
+    """
+
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, default=None)

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
-from servicekit.errors import DatabaseError, NotBoundError, NotFound, NotFoundError
+from servicekit.errors import (
+    DatabaseError,
+    NotBoundError,
+    NotFound,
+    NotFoundError,
+    StaleVersionError,
+)
 
-__all__ = ["DatabaseError", "NotBoundError", "NotFound", "NotFoundError"]
+__all__ = ["DatabaseError", "NotBoundError", "NotFound", "NotFoundError", "StaleVersionError"]

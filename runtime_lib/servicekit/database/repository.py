@@ -3,9 +3,9 @@
 Both classes hold their model's :class:`~servicekit.database._statements.StatementBuilder`
 (composed, not inherited: its helpers are not part of a repository's API); each method
 here only executes what it builds, so the two classes differ only in ``await``. Their
-public API is kept identical by ``tests/runtime/test_twin_parity.py``. Deliberately
-absent: hard delete and partial update (services soft-delete differently, and updates
-usually need optimistic locking — see the docs for both recipes).
+public API is kept identical by ``tests/runtime/test_twin_parity.py``. Changes to one
+row by key (``update``, ``delete``, ``soft_delete``, ``restore``) are one statement each,
+checked against the caller's version when the model has ``VersionMixin``.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from servicekit.database._changes import delete_row, soft_delete_values, update_row
 from servicekit.database._statements import ModelT, StatementBuilder, statements_for
 from servicekit.database.errors import NotFoundError
 
@@ -62,10 +64,10 @@ class Repository(_RepositoryBase[ModelT]):
         self.session = session
 
     def get(self, ident: Any) -> ModelT | None:
-        return self.session.get(self.model, ident)
+        return self._statements.if_live(self.session.get(self.model, ident))
 
     def get_or_raise(self, ident: Any) -> ModelT:
-        obj = self.session.get(self.model, ident)
+        obj = self.get(ident)
         if obj is None:
             raise NotFoundError(self.model, ident)
         return obj
@@ -149,6 +151,31 @@ class Repository(_RepositoryBase[ModelT]):
             )
             self.session.execute(stmt, batch)
 
+    def update(
+        self, ident: Any, values: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> ModelT:
+        """Set ``values`` on one row (one ``UPDATE .. RETURNING``); returns it as stored.
+
+        Raises :class:`NotFoundError` when no live row has that key, and
+        :class:`StaleVersionError` when ``expected_version`` is given (``VersionMixin``
+        models) and the row is at another version. The version is incremented.
+        """
+        return update_row(self.session, self._statements, ident, values, expected_version)
+
+    def delete(self, ident: Any, *, expected_version: int | None = None) -> None:
+        """Delete one row for good (a soft-deleted one too); errors as :meth:`update`."""
+        delete_row(self.session, self._statements, ident, expected_version)
+
+    def soft_delete(self, ident: Any, *, expected_version: int | None = None) -> ModelT:
+        """Mark a live row deleted (``SoftDeleteMixin`` models); errors as :meth:`update`."""
+        values = soft_delete_values(self.model, restore=False)
+        return update_row(self.session, self._statements, ident, values, expected_version)
+
+    def restore(self, ident: Any) -> ModelT:
+        """Make a soft-deleted row live again; :class:`NotFoundError` when none is deleted."""
+        values = soft_delete_values(self.model, restore=True)
+        return update_row(self.session, self._statements, ident, values, None, deleted=True)
+
 
 class AsyncRepository(_RepositoryBase[ModelT]):
     """Async repository. Subclass with ``model = YourModel``; pass an ``AsyncSession``."""
@@ -157,10 +184,10 @@ class AsyncRepository(_RepositoryBase[ModelT]):
         self.session = session
 
     async def get(self, ident: Any) -> ModelT | None:
-        return await self.session.get(self.model, ident)
+        return self._statements.if_live(await self.session.get(self.model, ident))
 
     async def get_or_raise(self, ident: Any) -> ModelT:
-        obj = await self.session.get(self.model, ident)
+        obj = await self.get(ident)
         if obj is None:
             raise NotFoundError(self.model, ident)
         return obj
@@ -237,6 +264,32 @@ class AsyncRepository(_RepositoryBase[ModelT]):
                 dialect, keys, conflict_on, update_fields, returning=False
             )
             await self.session.execute(stmt, batch)
+
+    async def update(
+        self, ident: Any, values: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> ModelT:
+        """See :meth:`Repository.update`."""
+        return await self.session.run_sync(
+            update_row, self._statements, ident, values, expected_version
+        )
+
+    async def delete(self, ident: Any, *, expected_version: int | None = None) -> None:
+        """See :meth:`Repository.delete`."""
+        await self.session.run_sync(delete_row, self._statements, ident, expected_version)
+
+    async def soft_delete(self, ident: Any, *, expected_version: int | None = None) -> ModelT:
+        """See :meth:`Repository.soft_delete`."""
+        values = soft_delete_values(self.model, restore=False)
+        return await self.session.run_sync(
+            update_row, self._statements, ident, values, expected_version
+        )
+
+    async def restore(self, ident: Any) -> ModelT:
+        """See :meth:`Repository.restore`."""
+        values = soft_delete_values(self.model, restore=True)
+        return await self.session.run_sync(
+            partial(update_row, deleted=True), self._statements, ident, values, None
+        )
 
 
 def _upsert_row(

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from kitgen.manifest import ManifestDocument, ManifestError
+from kitgen.manifest._endpoints import endpoint_code
+from kitgen.manifest._entity_code import model_bases
 from kitgen.manifest._literals import python_literal
 
 MANIFEST = """\
@@ -83,6 +85,7 @@ CODE_KEYS = frozenset(
     | {"default_expr", "default_factory"}
     | {"model_imports", "schema_imports", "pk_annotation", "table_args", "upsert_key"}
     | {"cached_lookups", "cache_ttl", "repository_imports", "router_imports"}
+    | {"endpoints", "filters", "model_bases", "delete", "versioned"}
 )
 
 
@@ -186,7 +189,7 @@ def test_imports_are_computed_once_as_ruff_sorts_them() -> None:
         "from datetime import datetime",
         "",
         "from pydantic import BaseModel, ConfigDict, Field",
-        "from servicekit.database import StorableText",
+        "from servicekit.database import PartialUpdate, StorableText",
     ]
     models = "\n".join(item["model_imports"])
     assert "from servicekit.database import TimestampMixin, UTCDateTime, enum_type" in models
@@ -271,7 +274,8 @@ entities:
         "rank": "Int32",
     }
     imports = page["schema_imports"]
-    assert "from servicekit.database import IndexKeyBytes, Int32, StorableText" in imports
+    wanted = "from servicekit.database import IndexKeyBytes, Int32, PartialUpdate, StorableText"
+    assert wanted in imports
 
 
 def test_defaults_are_python_literals_of_the_checked_value() -> None:
@@ -482,3 +486,19 @@ def test_cached_lookups() -> None:
         "from servicekit.database import (\n    INT32_MAX,\n    INT64_MAX,\n    INT64_MIN,\n"
         "    NotFound,\n    StorableText,\n    fastapi_async_session,\n)"
     ) in product["router_imports"]
+
+
+def test_routes_follow_the_entity_options() -> None:
+    manifest = ManifestDocument(MANIFEST).validate()
+    customer = manifest.to_answers()["entities"][0]
+    # Every route the entity can have: a unique email gives PUT; delete is opt-in.
+    assert customer["endpoints"] == ["list", "get", "create", "upsert", "update"]
+    assert customer["model_bases"] == ["TimestampMixin", "Base"]
+    assert customer["filters"] == [{"name": "email", "annotation": "StorableText"}]
+    entity = manifest.entities[0].model_copy(
+        update={"delete": "soft", "versioned": True, "endpoints": ["get", "delete"]}
+    )
+    routes = endpoint_code(manifest, entity, [])
+    assert routes["endpoints"] == ["get", "delete"]
+    assert routes["filters"] == []  # no list route, no filters
+    assert model_bases(entity) == ["SoftDeleteMixin", "VersionMixin", "TimestampMixin", "Base"]

@@ -7,7 +7,14 @@ from decimal import Decimal
 from sqlalchemy import ForeignKey, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from servicekit.database import AsyncRepository, Repository, TimestampMixin, declarative_base
+from servicekit.database import (
+    AsyncRepository,
+    Repository,
+    SoftDeleteMixin,
+    TimestampMixin,
+    VersionMixin,
+    declarative_base,
+)
 
 TestBase = declarative_base()
 
@@ -30,9 +37,27 @@ class Review(TestBase):
     body: Mapped[str] = mapped_column(String(500))
 
 
+class Article(SoftDeleteMixin, VersionMixin, TimestampMixin, TestBase):
+    """Versioned and soft-deletable: the row-change API's every check applies."""
+
+    __tablename__ = "articles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(120), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+
+
 class ProductRepository(Repository[Product]):
     model = Product
 
 
 class AsyncProductRepository(AsyncRepository[Product]):
     model = Product
+
+
+class ArticleRepository(Repository[Article]):
+    model = Article
+
+
+class AsyncArticleRepository(AsyncRepository[Article]):
+    model = Article

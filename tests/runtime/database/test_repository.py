@@ -30,6 +30,10 @@ DOCUMENTED_API = {
     "bulk_add",
     "upsert",
     "upsert_many",
+    "update",
+    "delete",
+    "soft_delete",
+    "restore",
     "query",
 }
 
