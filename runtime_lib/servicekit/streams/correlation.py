@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from contextvars import ContextVar, Token
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -40,6 +40,27 @@ def get_causation_id() -> str | None:
     """The id of the event being handled in the current context, if any."""
     event = _context.get()[1]
     return None if event is None else str(event.id)
+
+
+def stamp(event: BaseEvent, caused_by: BaseEvent | None = None) -> BaseEvent:
+    """``event`` with the correlation and causation ids it left empty filled in.
+
+    From ``caused_by`` when given (its id is the causation id, its correlation id, or its
+    own id for the first event of a chain, the correlation id), else from the current
+    :func:`correlation_scope` or handled event. Producers (the emitter, the outbox) stamp
+    an event when it is produced, so it carries the context it was produced in.
+    """
+    if caused_by is not None:
+        causation: str | None = str(caused_by.id)
+        correlation: str | None = caused_by.correlation_id or causation
+    else:
+        correlation, causation = get_correlation_id(), get_causation_id()
+    update: dict[str, Any] = {}
+    if event.correlation_id is None and correlation is not None:
+        update["correlation_id"] = correlation
+    if event.causation_id is None and causation is not None:
+        update["causation_id"] = causation
+    return event.model_copy(update=update) if update else event
 
 
 class correlation_scope:  # lower case: used like a function, ``with correlation_scope():``

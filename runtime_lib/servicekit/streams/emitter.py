@@ -5,21 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, overload
 
 from redis.exceptions import RedisError
 
 from servicekit.streams._client import ClientSlot
-from servicekit.streams._wire import TRANSIENT_ERRORS, bulk, round_trip
+from servicekit.streams._entries import EntryPacker
+from servicekit.streams._wire import TRANSIENT_ERRORS, round_trip
 from servicekit.streams.backoff import Exponential
-from servicekit.streams.correlation import get_causation_id, get_correlation_id
+from servicekit.streams.correlation import stamp
 from servicekit.streams.errors import EmitError, StreamsConfigurationError
-from servicekit.streams.serialization import (
-    FIELD_DATA,
-    FIELD_SCHEMA_VERSION,
-    FIELD_TYPE,
-    encode_event,
-)
+from servicekit.streams.serialization import encode_event
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -29,26 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["EventEmitter"]
 
 logger = logging.getLogger(__name__)
-
-_TYPE_FIELD = bulk(FIELD_TYPE.encode())
-_VERSION_FIELD = bulk(FIELD_SCHEMA_VERSION.encode())
-_DATA_FIELD = bulk(FIELD_DATA.encode())
-
-
-def _stamp(event: BaseEvent, caused_by: BaseEvent | None) -> BaseEvent:
-    """Fill in correlation and causation ids the caller left empty."""
-    if caused_by is not None:
-        causation: str | None = str(caused_by.id)
-        # The first event of a chain is its own correlation root.
-        correlation: str | None = caused_by.correlation_id or causation
-    else:
-        correlation, causation = get_correlation_id(), get_causation_id()
-    update: dict[str, Any] = {}
-    if event.correlation_id is None and correlation is not None:
-        update["correlation_id"] = correlation
-    if event.causation_id is None and causation is not None:
-        update["causation_id"] = causation
-    return event.model_copy(update=update) if update else event
 
 
 class EventEmitter(ClientSlot):
@@ -84,12 +60,7 @@ class EventEmitter(ClientSlot):
         # Retry n waits retry_delay * 2 ** (n - 1): Exponential's first step is 2 * initial.
         # No jitter: a producer retrying alone gains nothing from spreading its retries.
         self._backoff = Exponential(initial=retry_delay / 2, jitter=False)
-        # Everything of an XADD but the three field values is the same for every event:
-        # pack it once (the array header counts the six field arguments that follow).
-        head = [b"XADD", stream.encode(), b"*"]
-        if maxlen is not None:
-            head[2:2] = [b"MAXLEN", b"~" if approximate else b"=", b"%d" % maxlen]
-        self._head = b"*%d\r\n" % (len(head) + 6) + b"".join(bulk(arg) for arg in head)
+        self._packer = EntryPacker(stream, maxlen=maxlen, approximate=approximate)
 
     @overload
     async def emit(self, event: BaseEvent, *, caused_by: BaseEvent | None = None) -> str: ...
@@ -112,24 +83,14 @@ class EventEmitter(ClientSlot):
         if isinstance(event, Sequence):
             if not event:
                 return []
-            commands = [self._command(_stamp(item, caused_by)) for item in event]
+            commands = [self._command(stamp(item, caused_by)) for item in event]
             return await self._send(redis, commands)
-        (message_id,) = await self._send(redis, [self._command(_stamp(event, caused_by))])
+        (message_id,) = await self._send(redis, [self._command(stamp(event, caused_by))])
         return message_id
 
     def _command(self, event: BaseEvent) -> bytes:
         event_type, version, data = encode_event(event)
-        return b"".join(
-            (
-                self._head,
-                _TYPE_FIELD,
-                bulk(event_type.encode()),
-                _VERSION_FIELD,
-                bulk(b"%d" % version),
-                _DATA_FIELD,
-                bulk(data),
-            )
-        )
+        return self._packer.pack(event_type.encode(), version, data)
 
     async def _send(self, redis: Redis, commands: list[bytes]) -> list[str]:
         attempt = 0
