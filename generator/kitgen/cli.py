@@ -393,6 +393,10 @@ def add_consumer(
     start: Annotated[
         str | None, typer.Option(help="Where a new group starts: beginning or latest.")
     ] = None,
+    dedupe: Annotated[
+        float | None,
+        typer.Option(help="Seconds an event id is remembered: a redelivery is skipped."),
+    ] = None,
     force: ForceOption = False,
     dry_run: DryRunOption = False,
     path: PathOption = Path("."),
@@ -415,6 +419,7 @@ def add_consumer(
         "timeout": timeout,
         "claim_min_idle_ms": claim_min_idle_ms,
         "start": start,
+        "dedupe": dedupe,
     }
     consumer.update({key: value for key, value in settings.items() if value is not None})
     _change(

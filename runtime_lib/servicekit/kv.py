@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RateLimitResult",
     "already_processed",
+    "forget_processed",
     "guarded_get",
     "idempotent_execute",
     "rate_limit",
@@ -86,6 +87,12 @@ async def already_processed(
     """
     stored = await redis.set(f"{namespace}:{event_id}", b"1", nx=True, px=_ms(ttl))
     return not stored
+
+
+async def forget_processed(redis: Redis, *, event_id: str, namespace: str = "processed") -> None:
+    """Undo :func:`already_processed` for ``event_id``: handling it failed after all, so the
+    next delivery must not be skipped."""
+    await redis.delete(f"{namespace}:{event_id}")
 
 
 async def guarded_get(

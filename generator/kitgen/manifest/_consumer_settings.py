@@ -34,6 +34,7 @@ _ROUTER_KEYWORDS = {
     "retries": "default_retries",
     "timeout": "handler_timeout",
     "claim_min_idle_ms": "claim_min_idle_ms",
+    "dedupe": "dedupe_ttl",
 }
 
 
@@ -75,7 +76,7 @@ def router_imports(consumer: Consumer) -> set[tuple[str, str | None]]:
 def _given(consumer: Consumer) -> dict[str, Any]:
     """The router keywords of the plain settings the manifest states (the others are the
     router's own defaults, which the manifest's defaults equal)."""
-    given = consumer.model_fields_set
+    given = {key for key in consumer.model_fields_set if getattr(consumer, key) is not None}
     return {kw: getattr(consumer, key) for key, kw in _ROUTER_KEYWORDS.items() if key in given}
 
 

@@ -59,6 +59,7 @@ KEY_ORDER: dict[ItemKind, tuple[str, ...]] = {
         "timeout",
         "claim_min_idle_ms",
         "start",
+        "dedupe",
     ),
 }
 _CHILD_FIELDS: dict[ItemKind, ItemKind] = {"entity": "field", "event": "event_field"}

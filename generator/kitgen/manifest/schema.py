@@ -241,6 +241,8 @@ class Consumer(_Model):
     timeout: float = Field(default=30.0, gt=0, le=86400)
     claim_min_idle_ms: int = Field(default=60_000, ge=100, le=86_400_000)
     start: Annotated[StartPosition, one_of(get_args(StartPosition), "start")] = "beginning"
+    # seconds each handler remembers an event id it handled, skipping redeliveries; None: off
+    dedupe: float | None = Field(default=None, gt=0, le=2_592_000)
 
 
 class Database(_Model):

@@ -22,6 +22,7 @@ from redis.exceptions import ResponseError
 
 from servicekit.streams._claiming import Claimer
 from servicekit.streams._client import ClientSlot
+from servicekit.streams._dedupe import once_per_event
 from servicekit.streams._dispatch import Dispatcher
 from servicekit.streams._handlers import Deadline, Handler, event_classes
 from servicekit.streams._lifecycle import Stop
@@ -57,7 +58,8 @@ class EventRouter(ClientSlot):
     handler's worst case must fit in it, checked at registration), ``claim_interval`` how
     often (seconds) to look for such messages (default: half of ``claim_min_idle_ms``,
     between 50 ms and 30 s), ``max_deliveries`` how many deliveries a message gets before
-    it is dead-lettered.
+    it is dead-lettered. ``dedupe_ttl`` (seconds) makes every handler skip an event id
+    it handled within that time (see :mod:`._dedupe`).
     """
 
     _supply_hint = "pass redis= to the router or to start()"
@@ -81,12 +83,15 @@ class EventRouter(ClientSlot):
         dlq_stream: str | None = None,
         dlq_maxlen: int = 10_000,
         ordered: bool = True,
+        dedupe_ttl: float | None = None,
         registry: EventRegistry = event_registry,
     ) -> None:
         if batch_size < 1 or block_ms < 1 or claim_min_idle_ms < 1 or max_deliveries < 1:
             raise StreamsConfigurationError(
                 "batch_size, block_ms, claim_min_idle_ms and max_deliveries must be positive"
             )
+        if dedupe_ttl is not None and not dedupe_ttl > 0:
+            raise StreamsConfigurationError(f"dedupe_ttl must be positive, got {dedupe_ttl!r}")
         self._redis = redis
         self.stream = stream
         self.group = group
@@ -107,6 +112,7 @@ class EventRouter(ClientSlot):
         self.dlq_stream = dlq_stream
         self.dlq_maxlen = dlq_maxlen
         self.ordered = ordered
+        self.dedupe_ttl = dedupe_ttl
         check_deadline(handler_timeout, "handler_timeout", claim_min_idle_ms)
         self._handlers = HandlerRegistry()
         self._stop = Stop()
@@ -145,8 +151,15 @@ class EventRouter(ClientSlot):
         event_classes(target)  # reject a bad target here, not when the decorator runs
 
         def register(func: H) -> H:
+            run: Callable[[Any], Awaitable[Any]] = func
+            if self.dedupe_ttl is not None:
+                # Per handler: of two handlers of one event, one may fail and be retried.
+                namespace = f"{self.stream}:processed:{self.group}:{func.__qualname__}"
+                run = once_per_event(
+                    func, lambda: self.redis, ttl=self.dedupe_ttl, namespace=namespace
+                )
             handler = Handler.build(
-                func,
+                run,
                 target,
                 timeout=self.handler_timeout if timeout is None else timeout,
                 retries=self.default_retries if retries is None else retries,

@@ -423,7 +423,7 @@ def test_consumer_settings_become_router_arguments() -> None:
         "manifest_version: 1\nservice: shop\npackage: shop\nconsumers:\n"
         "  - {group: billing, handles: ['*'], dead_letters: 'billing:poison', max_deliveries: 3,"
         " retries: 2, backoff: {kind: linear, initial: 0.5, max: 4}, timeout: 10,"
-        " claim_min_idle_ms: 120000, start: latest}\n"
+        " claim_min_idle_ms: 120000, start: latest, dedupe: 86400}\n"
         "  - {group: audit, handles: ['*'], dead_letters: false, backoff: {kind: constant}}\n"
     ).validate()
     billing, audit = manifest.to_answers()["consumers"]
@@ -435,6 +435,7 @@ def test_consumer_settings_become_router_arguments() -> None:
         "default_retries=2",
         "handler_timeout=10.0",
         "claim_min_idle_ms=120000",
+        "dedupe_ttl=86400.0",
         "default_backoff=linear(delay=0.5, max_delay=4.0)",
         "group_start_id=GroupStartPosition.LATEST",
     ]

@@ -618,8 +618,14 @@ CASES: list[tuple[str, str | None, str, str]] = [
         (
             "service.yaml:20:59: consumers[0].retry: unknown key 'retry'; allowed: group, "
             "stream, handles, dead_letters, max_deliveries, retries, backoff, timeout, "
-            "claim_min_idle_ms, start"
+            "claim_min_idle_ms, start, dedupe"
         ),
+    ),
+    (
+        "consumer_dedupe_zero",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*]}",
+        "  - {group: fulfillment, handles: [OrderPlaced, order.*], dedupe: 0}",
+        ("service.yaml:20:67: consumers[0].dedupe: Input should be greater than 0"),
     ),
     (
         "entities_not_list",
