@@ -42,6 +42,9 @@ from kitgen._signals import uninterruptible
 from kitgen.errors import UserError
 from kitgen.template import checked_location, checked_ref, template_source
 
+# The service manifest, at the root of every kitgen service.
+MANIFEST = "service.yaml"
+
 ANSWERS_FILE = ".copier-answers.yml"
 LOCK_WAIT_SECONDS = 5.0
 
@@ -221,8 +224,29 @@ def update_service(
         raise UserError(f"{path} is not inside a git repository: commit the service first")
     with service_lock(path):
         require_clean(path)
-        rerender(path, data=data or {}, vcs_ref=vcs_ref)
+        answers = {**manifest_answers(path), **(data or {})}
+        try:
+            rerender(path, data=answers, vcs_ref=vcs_ref)
+        except BaseException:
+            # The tree was clean: whatever Copier wrote before it failed is its own.
+            git(path, "reset", "-q", "--hard", "HEAD")
+            git(path, "clean", "-q", "-f", "-d")
+            raise
         return UpdateResult(path, conflicted_paths(path))
+
+
+def manifest_answers(path: Path) -> dict[str, Any]:
+    """The answers this kitgen computes from the service's manifest (none without one).
+
+    An update passes them to the newer template: the answers recorded by an older kitgen
+    may lack keys the newer templates need (and the template ships with this kitgen).
+    """
+    from kitgen.manifest import load_manifest
+
+    manifest = path / MANIFEST
+    if not manifest.is_file():
+        return {}
+    return load_manifest(manifest, display_name=MANIFEST).to_answers()
 
 
 def template_questions(template: str | None, vcs_ref: str | None) -> dict[str, Any]:

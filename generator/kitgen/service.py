@@ -41,10 +41,9 @@ from kitgen.errors import FileError, UserError
 from kitgen.manifest import Manifest, ManifestDocument
 from kitgen.manifest.answers import ANSWER_KEYS
 from kitgen.migrations import MigrationError, check_migrations, service_python, write_revision
-from kitgen.scaffold import require_safe_to_render, rerender, service_lock
+from kitgen.scaffold import MANIFEST, require_safe_to_render, rerender, service_lock
 from kitgen.template import TemplateHistory
 
-MANIFEST = "service.yaml"
 ANSWERS = ".copier-answers.yml"
 
 
@@ -251,6 +250,12 @@ def option_problems(manifest: Manifest, recorded: dict[str, Any]) -> list[str]:
         problems.append(
             "this service was generated without streams (with_streams: false); "
             "events and consumers need it: `copier update --data with_streams=true`"
+        )
+    announcing = [e.name for e in manifest.entities if e.events]
+    if announcing and not recorded.get("with_streams"):
+        problems.append(
+            f"this service was generated without streams (with_streams: false); the events "
+            f"of {', '.join(announcing)} need it: `copier update --data with_streams=true`"
         )
     cached = [e.name for e in manifest.entities if e.repository and e.repository.cached]
     if cached and not recorded.get("with_cache"):

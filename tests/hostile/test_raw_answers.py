@@ -266,6 +266,30 @@ CASES = [
         "import pwned",
         "entities[1].router_imports[0]",
     ),
+    # Routes, filters, bases and the events an entity announces.
+    entity(("endpoints", 0), f"list\n{CALL}", ".endpoints[0]", "endpoint-code"),
+    entity(
+        ("filters", 0, "annotation"),
+        f"Annotated[str, Depends({CALL})]",
+        ".filters[0].annotation",
+        "filter-annotation-code",
+    ),
+    entity(("model_bases", 0), CALL, ".model_bases[0]", "model-base-code"),
+    entity(("delete",), "soft; pwned", ".delete", "delete-mode-code"),
+    entity(("versioned",), "True or pwned", ".versioned", "versioned-not-a-bool"),
+    entity(
+        ("entity_events",),
+        [
+            {
+                "kind": "created",
+                "name": f"X(BaseEvent):\n    pass\n{CALL}\nclass Y",
+                "routing_key": "x.created",
+                "routes": ["create"],
+            }
+        ],
+        ".entity_events[0].name",
+        "entity-event-name-code",
+    ),
     Hostile(
         "events-import-anything",
         "events_imports",

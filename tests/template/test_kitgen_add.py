@@ -273,6 +273,45 @@ def test_events_and_consumers_are_wired(service: Path) -> None:
     service_checks(service)
 
 
+def test_full_lifecycle_and_entity_events_end_to_end(service: Path) -> None:
+    ok(service, "add", "repository", "Category", "-f", "slug:str:unique", "--delete", "hard")
+    commit_all(service, "category")
+    ok(service, "add", "repository", "Product", "-f", "slug:str:unique", "-f", "price:decimal",
+       "-f", "category_id:fk:to=Category", "-f", "active:bool:index", "--cached", "by_slug",
+       "--delete", "soft", "--versioned")  # fmt: skip
+    commit_all(service, "product")
+    ok(service, "add", "repository", "AuditEntry", "-f", "message:text", "--no-api")
+    commit_all(service, "audit entry")
+    manifest = service / "service.yaml"
+    text = manifest.read_text()
+    text = text.replace(
+        "    versioned: true\n", "    versioned: true\n    events: [created, updated, deleted]\n"
+    )
+    text = text.replace(
+        "    delete: hard\n", "    delete: hard\n    endpoints: [list, get, create]\n"
+    )
+    manifest.write_text(text)
+    commit_all(service, "hand edit")
+    assert "migration: migrations/versions/" in ok(service, "sync")
+    commit_all(service, "sync")
+    ok(service, "add", "consumer", "audit", "--handles", "ProductCreated", "--dedupe", "3600")
+    package = service / "shop"
+    assert not (package / "routers" / "audit_entry.py").exists()
+    router = (package / "routers" / "product.py").read_text()
+    assert '@router.patch("/{item_id}"' in router
+    assert "await repository.soft_delete(item_id, expected_version=version)" in router
+    assert "stage_event(session, OutboxMessage, ProductCreated(item=stored)" in router
+    assert "@router.delete" not in (package / "routers" / "category.py").read_text()
+    assert "dedupe_ttl=3600.0" in (package / "consumers" / "audit.py").read_text()
+    assert (
+        "class OutboxMessage(OutboxMixin, Base):" in (package / "models" / "outbox.py").read_text()
+    )
+    # the service's own tests: PATCH, DELETE, versions, filters, evictions, and that each
+    # write's event reaches the stream through the outbox relay the app runs
+    service_checks(service)
+    assert ok(service, "check").startswith("no drift")
+
+
 INVALID = [
     (
         ["add", "repository", "product", "-f", "a:str"],
@@ -306,6 +345,9 @@ INVALID = [
     (["add", "consumer", "Bad Group", "--handles", "x.*"], "Bad Group"),
     (["add", "consumer", "audit"], "needs at least one --handles"),
     (["add", "consumer", "audit", "--handles", "Unknown"], "Unknown"),
+    (["add", "consumer", "audit", "--handles", "x.*", "--dedupe", "0"], "dedupe"),
+    (["add", "repository", "Product", "-f", "a:str", "--delete", "maybe"], "maybe"),
+    (["add", "repository", "Product", "-f", "version:int", "--versioned"], "versioned: true"),
 ]
 
 

@@ -225,11 +225,12 @@ def _private_clone(checkout: Checkout, commit: str) -> Iterator[Path]:
 def _copier_update(tree: Path, tag: str) -> None:
     import warnings
 
-    from kitgen.scaffold import rerender
+    from kitgen.scaffold import manifest_answers, rerender
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rerender(tree, data={}, vcs_ref=tag, failure="copier update failed: ")
+        data = manifest_answers(tree)  # recorded answers may predate the tag's templates
+        rerender(tree, data=data, vcs_ref=tag, failure="copier update failed: ")
 
 
 def _commit(tree: Path, checkout: Checkout, message: str) -> None:

@@ -1,11 +1,13 @@
-"""An entity's HTTP routes and list filters: which exist, which the manifest keeps.
+"""An entity's HTTP routes, list filters and the events its routes announce.
 
 Every entity can have ``list``, ``get``, ``create`` and ``update`` (PATCH); ``upsert``
 (PUT) when it has a unique key, ``delete`` when it opts in (``delete: soft|hard``), and one
 ``by_<field>`` per cached lookup. ``endpoints:`` keeps a subset (``[]``: no router at
 all); left out, the entity has every route it can. The list route filters on the
 fields an index serves (unique, indexed and foreign-key fields of a scalar type), as
-``?field=value``.
+``?field=value``. ``events: [created, updated, deleted]`` makes the routes that create,
+update or delete a row stage ``<Entity>Created``/``Updated``/``Deleted`` in the service's
+transactional outbox, in the transaction of the change.
 """
 
 from __future__ import annotations
@@ -14,20 +16,30 @@ from typing import TYPE_CHECKING, Any
 
 from kitgen.manifest._names import show
 from kitgen.manifest._references import LocatedError, unique
+from kitgen.manifest.naming import entity_event_name, routing_key
 
 if TYPE_CHECKING:
     from kitgen.manifest.schema import Entity, EntityField, Manifest
 
 __all__ = [
     "BASIC_ENDPOINTS",
+    "ENTITY_EVENT_KINDS",
     "check_endpoints",
     "endpoint_code",
     "filter_imports",
+    "kept_routes",
     "routes_of",
     "upsert_key",
 ]
 
 BASIC_ENDPOINTS = ("list", "get", "create", "upsert", "update", "delete")
+ENTITY_EVENT_KINDS = ("created", "updated", "deleted")
+# event kind -> the routes that announce it
+_ANNOUNCED_BY = {
+    "created": ("create", "upsert"),
+    "updated": ("update", "upsert"),
+    "deleted": ("delete",),
+}
 # The list route's own query parameters: a filter of that name would take them over.
 _PAGINATION = ("page", "size")
 
@@ -67,13 +79,22 @@ def routes_of(entity: Entity) -> list[str]:
 
 def check_endpoints(entity: Entity) -> None:
     """:class:`LocatedError` at the first kept route the entity cannot have."""
+    # The opt-in columns: their mixins add them.
+    added = {"version": entity.versioned, "deleted_at": entity.delete == "soft"}
     for field in entity.fields:
+        if added.get(field.name):
+            option = "versioned: true" if field.name == "version" else "delete: soft"
+            raise LocatedError(
+                ("fields", entity.fields.index(field), "name"),
+                f"field {show(field.name)} is the column {option} adds; rename the field",
+            )
         if field.name in _PAGINATION and _filterable(field):
             raise LocatedError(
                 ("fields", entity.fields.index(field), "name"),
                 f"field {show(field.name)} is indexed, so the list route would filter on "
                 f"?{field.name}=, the {field.name} of its pagination; rename the field",
             )
+    _check_events(entity)
     if entity.endpoints is None:
         return
     possible = routes_of(entity)
@@ -101,6 +122,33 @@ def check_endpoints(entity: Entity) -> None:
     unique(entity.endpoints, path, "endpoint '{key}' listed twice", each=check)
 
 
+def _check_events(entity: Entity) -> None:
+    kept = kept_routes(entity)
+
+    def path(position: int) -> tuple[str | int, ...]:
+        return ("events", position)
+
+    def check(position: int, kind: str) -> None:
+        routes = _ANNOUNCED_BY[kind]
+        if not any(route in kept for route in routes):
+            hint = "set delete: soft or hard" if kind == "deleted" else "keep one of them"
+            raise LocatedError(
+                path(position),
+                f"'{entity.name}' would never announce {kind}: no route of it "
+                f"({' or '.join(routes)}) is kept; {hint}",
+            )
+
+    unique(entity.events, path, "event '{key}' listed twice", each=check)
+
+
+def kept_routes(entity: Entity) -> list[str]:
+    """The routes the entity has: every one it can, or those ``endpoints`` keeps."""
+    possible = routes_of(entity)
+    if entity.endpoints is None:
+        return possible
+    return [route for route in possible if route in entity.endpoints]
+
+
 def _filterable(field: EntityField) -> bool:
     indexed = field.unique or field.index or field.type == "fk"
     return indexed and (field.type in _FILTER_ANNOTATION or field.type in ("enum", "fk"))
@@ -109,19 +157,30 @@ def _filterable(field: EntityField) -> bool:
 def endpoint_code(
     manifest: Manifest, entity: Entity, fields: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """``endpoints`` (the routes kept, in order), ``delete``, ``versioned``, ``filters``."""
-    possible = routes_of(entity)
-    kept = possible if entity.endpoints is None else set(entity.endpoints)
+    """``endpoints`` (the routes kept, in order), ``delete``, ``versioned``, ``filters``
+    and ``entity_events`` (``{kind, name}`` in created/updated/deleted order)."""
+    kept = kept_routes(entity)
     filters = []
     if "list" in kept:
         for field, code in zip(entity.fields, fields, strict=True):
             if _filterable(field):
                 filters.append({"name": field.name, "annotation": _filter(manifest, field, code)})
     return {
-        "endpoints": [route for route in possible if route in kept],
+        "endpoints": kept,
         "delete": entity.delete,
         "versioned": entity.versioned,
         "filters": filters,
+        "entity_events": [
+            {
+                "kind": kind,
+                "name": entity_event_name(entity.name, kind),
+                "routing_key": routing_key(entity_event_name(entity.name, kind)),
+                # the kept routes that announce it
+                "routes": [route for route in _ANNOUNCED_BY[kind] if route in kept],
+            }
+            for kind in ENTITY_EVENT_KINDS
+            if kind in entity.events
+        ],
     }
 
 

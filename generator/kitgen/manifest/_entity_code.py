@@ -259,7 +259,7 @@ def _schema_imports(
     }
     if "update" in routes["endpoints"]:
         imports.add(("servicekit.database", "PartialUpdate"))
-        imports |= {("servicekit.database", "Int32")} if entity.versioned else set()
+        imports |= {("servicekit.database", "RowVersion")} if entity.versioned else set()
     if entity.primary_key == "uuid":
         imports.add(("uuid", None))
     for field, code in zip(entity.fields, fields, strict=True):

@@ -38,17 +38,22 @@ def event_field_annotation(field: EventField) -> str:
 
 
 def events_imports(manifest: Manifest) -> list[str]:
-    """The import block of the events module (empty without events)."""
-    if not manifest.events:
+    """The import block of the events module (empty without events of any kind)."""
+    announcing = [entity for entity in manifest.entities if entity.events]
+    if not manifest.events and not announcing:
         return []
-    imports: Imports = {
-        ("typing", "ClassVar"),
-        ("servicekit.streams", "BaseEvent"),
-        ("servicekit.streams", "EventEmitter"),
-    }
+    imports: Imports = {("servicekit.streams", "BaseEvent"), ("servicekit.streams", "EventEmitter")}
+    if manifest.events:
+        imports.add(("typing", "ClassVar"))
     for event in manifest.events:
         for field in event.fields:
             needed = _TYPES[field.type][1]
             if needed is not None:
                 imports.add(needed)
+    for entity in announcing:
+        # Created and updated carry the row as the API shows it; deleted only its key.
+        if {"created", "updated"} & set(entity.events):
+            imports.add((f"{manifest.package}.schemas.{entity.module}", f"{entity.name}Read"))
+        if "deleted" in entity.events and entity.primary_key == "uuid":
+            imports.add(("uuid", None))
     return import_lines(imports, manifest.package)

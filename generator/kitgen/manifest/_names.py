@@ -176,8 +176,7 @@ def check_entity_field_name(value: str) -> str:
     if value in ENTITY_FIELD_NAMES_TAKEN:
         raise ValueError(
             f"field name {show(value)} is generated or used by the generated code "
-            "(id, created_at, updated_at, version, deleted_at, SQLAlchemy/pydantic attributes, "
-            "imported names); "
+            "(id, created_at, updated_at, SQLAlchemy/pydantic attributes, imported names); "
             "choose another"
         )
     if value in SQL_RESERVED:
@@ -278,7 +277,8 @@ def check_table(value: str) -> str:
         )
     if value in TABLES_TAKEN:
         raise ValueError(
-            f"table {show(value)} is the table Alembic records the service's migrations in"
+            f"table {show(value)} is taken by the service itself (alembic_version: Alembic's "
+            "record of migrations; outbox: the events waiting for the relay)"
         )
     return value
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, NamedTuple, TypeVar
 from kitgen.manifest._names import show
 from kitgen.manifest._reserved import CLASS_NAMES_TAKEN, DEFAULT_SCHEMA, ENTITY_CLASS_SUFFIXES
 from kitgen.manifest._yaml import KeyPath
-from kitgen.manifest.naming import enum_class, is_event_name
+from kitgen.manifest.naming import entity_event_name, enum_class, is_event_name
 
 if TYPE_CHECKING:
     from kitgen.manifest.schema import Consumer, Entity, Event, Manifest
@@ -144,7 +144,26 @@ def check_manifest(manifest: Manifest) -> None:
                     + (", ".join(entity_names) or "(none)"),
                 )
     _check_required_cycles(entities)
-    event_names = [event.name for event in manifest.events]
+    announced = {
+        entity_event_name(entity.name, kind): (index, position)
+        for index, entity in enumerate(entities)
+        for position, kind in enumerate(entity.events)
+    }
+    for name, (e_index, position) in announced.items():
+        if name in entity_names:
+            raise LocatedError(
+                ("entities", e_index, "events", position),
+                f"'{name}', the event this announces, is already an entity; rename one",
+            )
+    for index, event in enumerate(manifest.events):
+        if event.name in announced:
+            e_index, position = announced[event.name]
+            raise LocatedError(
+                ("events", index, "name"),
+                f"'{event.name}' is the event entities[{e_index}].events[{position}] "
+                "announces; rename this one",
+            )
+    event_names = [event.name for event in manifest.events] + list(announced)
     for index, consumer in enumerate(manifest.consumers):
         _check_handles(consumer, ("consumers", index, "handles"), event_names)
 

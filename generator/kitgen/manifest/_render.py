@@ -31,6 +31,7 @@ KEY_ORDER: dict[ItemKind, tuple[str, ...]] = {
         "delete",
         "versioned",
         "endpoints",
+        "events",
     ),
     "field": (
         "name",

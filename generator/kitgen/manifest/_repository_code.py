@@ -143,12 +143,13 @@ def _router_imports(manifest: Manifest, entity: Entity, routes: dict[str, Any]) 
         if manifest.is_async
         else ("sqlalchemy.orm", "Session"),
         (f"{package}.repositories.{module}", f"{name}Repository"),
-        (f"{package}.schemas.{module}", f"{name}Read"),
     }
     by_id = kept & {"get", "update", "delete"}
     writes = kept & {"create", "upsert", "update", "delete"}
     cached = entity.repository.cached if entity.repository else []
     lookups = [each for each in cached if each in kept]
+    if lookups or kept & {"list", "get", "create", "upsert", "update"}:
+        imports.add((f"{package}.schemas.{module}", f"{name}Read"))  # what they answer
     if by_id or lookups or writes:
         imports |= {("fastapi", "HTTPException"), (f"{package}.schemas._errors", "error_responses")}
     if by_id:
@@ -173,6 +174,14 @@ def _router_imports(manifest: Manifest, entity: Entity, routes: dict[str, Any]) 
         imports.add((f"{package}.schemas.{module}", f"{name}Update"))
     if "delete" in kept and entity.delete == "hard":
         imports.add(("sqlalchemy.exc", "IntegrityError"))  # a row others still reference
+    for event in routes["entity_events"]:
+        if event["routes"]:
+            imports |= {
+                ("servicekit.outbox", "stage_event"),
+                (f"{package}.models.outbox", "OutboxMessage"),
+                (f"{package}.events", "EVENTS_STREAM"),
+                (f"{package}.events", event["name"]),
+            }
     if entity.versioned and kept & {"update", "delete"}:
         imports.add(("servicekit.database", "StaleVersionError"))
         if "delete" in kept:

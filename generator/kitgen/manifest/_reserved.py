@@ -137,8 +137,7 @@ SQL_RESERVED = frozenset(
 # Columns every generated model already has, attributes of SQLAlchemy's declarative base
 # and of pydantic models (generated schemas subclass BaseModel), and the names generated
 # modules import. A field with one of these names would shadow or break them.
-# (version and deleted_at: the columns of versioned and soft-deleting entities)
-_GENERATED_COLUMNS = frozenset({"id", "created_at", "updated_at", "version", "deleted_at"})
+_GENERATED_COLUMNS = frozenset({"id", "created_at", "updated_at"})
 _SQLALCHEMY_ATTRIBUTES = frozenset(
     {"metadata", "registry", "query", "query_cls", "session", "awaitable_attrs"}
 )
@@ -235,6 +234,9 @@ CLASS_NAMES_TAKEN = frozenset(
         "SoftDeleteMixin",
         "StaleVersionError",
         "PartialUpdate",
+        "OutboxMixin",
+        "OutboxRelay",
+        "OutboxMessage",
         "UTCDateTime",
         "ConfigurationError",
         "LogFormat",
@@ -249,6 +251,7 @@ CLASS_NAMES_TAKEN = frozenset(
         "IndexKeyBytes",
         "Int32",
         "Int64",
+        "RowVersion",
         "StorableJson",
         "StorableText",
         "StrictBool",
@@ -341,6 +344,7 @@ ENTITY_MODULES_TAKEN = {
     "health": "tests/test_health.py",
     "logging": "tests/test_logging.py",
     "migrations": "tests/test_migrations.py",
+    "outbox": "<package>/models/outbox.py",
     "streams": "tests/test_streams.py",
 }
 
@@ -354,7 +358,7 @@ ROUTES_TAKEN = frozenset({"docs", "health", "openapi.json", "redoc"})
 # Alembic records the migration head in, in the service's schema.
 SYSTEM_PREFIX = "pg_"
 SYSTEM_SCHEMAS = frozenset({"information_schema"})
-TABLES_TAKEN = frozenset({"alembic_version"})
+TABLES_TAKEN = frozenset({"alembic_version", "outbox"})
 # Where a table without a schema goes: the first existing schema on the default
 # search_path ("$user", public) -- public, as no service creates a schema per role.
 DEFAULT_SCHEMA = "public"

@@ -26,6 +26,8 @@ OnDelete = Literal["cascade", "restrict", "set null", "no action"]
 PrimaryKey = Literal["int", "uuid"]
 # What DELETE /{id} does: no route (the default), mark the row deleted, or remove it.
 DeleteMode = Literal["none", "soft", "hard"]
+# What an entity announces on the service stream, through the outbox.
+EntityEventKind = Literal["created", "updated", "deleted"]
 
 FIELD_TYPES: tuple[str, ...] = get_args(FieldType)
 EVENT_FIELD_TYPES: tuple[str, ...] = get_args(EventFieldType)

@@ -11,6 +11,7 @@ import re
 
 __all__ = [
     "consumer_module",
+    "entity_event_name",
     "enum_class",
     "handler_function",
     "is_event_name",
@@ -73,6 +74,11 @@ def routing_key(event_name: str) -> str:
     if len(parts) == 1:
         return parts[0]
     return "_".join(parts[:-1]) + "." + parts[-1]
+
+
+def entity_event_name(entity_name: str, kind: str) -> str:
+    """What an entity announces: ``Product`` + ``created`` -> ``ProductCreated``."""
+    return entity_name + kind.capitalize()
 
 
 def is_event_name(handle: str) -> bool:

@@ -44,6 +44,7 @@ from kitgen.manifest._types import (
     ClassName,
     DeadLetters,
     DeleteMode,
+    EntityEventKind,
     EntityFieldName,
     EntityName,
     EnumValue,
@@ -160,6 +161,10 @@ class Entity(_Model):
     delete: Annotated[DeleteMode, one_of(get_args(DeleteMode), "delete")] = "none"
     versioned: bool = False  # a version column: PATCH and DELETE name the version read
     endpoints: list[str] | None = None  # None: every route the entity can have
+    # announced by the write paths through the transactional outbox
+    events: list[Annotated[EntityEventKind, one_of(get_args(EntityEventKind), "event")]] = Field(
+        default_factory=list
+    )
 
     @property
     def module(self) -> str:

@@ -49,6 +49,7 @@ __all__ = [
     "Int32",
     "Int64",
     "RowId",
+    "RowVersion",
     "StorableJson",
     "StorableText",
     "UTCTimestamp",
@@ -61,6 +62,8 @@ Int32 = Annotated[int, Strict(), Field(ge=INT32_MIN, le=INT32_MAX)]
 Int64 = Annotated[int, Strict(), Field(ge=INT64_MIN, le=INT64_MAX)]
 # An identity key (and a foreign key to one): generated from 1 in a 32-bit column.
 RowId = Annotated[int, Strict(), Field(ge=1, le=INT32_MAX)]
+# A VersionMixin version as a client sends it back: counted from 1 in a 32-bit column.
+RowVersion = Annotated[int, Strict(), Field(ge=1, le=INT32_MAX)]
 Float64 = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 
 

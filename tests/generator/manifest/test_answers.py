@@ -85,7 +85,7 @@ CODE_KEYS = frozenset(
     | {"default_expr", "default_factory"}
     | {"model_imports", "schema_imports", "pk_annotation", "table_args", "upsert_key"}
     | {"cached_lookups", "cache_ttl", "repository_imports", "router_imports"}
-    | {"endpoints", "filters", "model_bases", "delete", "versioned"}
+    | {"endpoints", "filters", "model_bases", "delete", "versioned", "entity_events"}
 )
 
 

@@ -198,7 +198,7 @@ CASES: list[tuple[str, str | None, str, str]] = [
         (
             "service.yaml:13:16: entities[1].fields[0].name: field name "
             "'created_at' is generated or used by the generated code (id, "
-            "created_at, updated_at, version, deleted_at, SQLAlchemy/pydantic attributes, imported "
+            "created_at, updated_at, SQLAlchemy/pydantic attributes, imported "
             "names); choose another"
         ),
     ),
@@ -209,8 +209,8 @@ CASES: list[tuple[str, str | None, str, str]] = [
         (
             "service.yaml:13:16: entities[1].fields[0].name: field name 'metadata' "
             "is generated or used by the generated code (id, created_at, "
-            "updated_at, version, deleted_at, SQLAlchemy/pydantic attributes, imported names); "
-            "choose another"
+            "updated_at, SQLAlchemy/pydantic attributes, imported names); choose "
+            "another"
         ),
     ),
     (
