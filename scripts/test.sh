@@ -5,7 +5,9 @@ cd "$(dirname "$0")/.."
 bash scripts/services.sh
 bash scripts/venv.sh
 set +e
-.venv/bin/python -m pytest "$@"
+# One worker per core; a test file stays on one worker, so its module fixtures (a
+# rendered service, a cluster) are built once. KITGEN_TEST_WORKERS=0 runs in-process.
+.venv/bin/python -m pytest -n "${KITGEN_TEST_WORKERS:-auto}" --dist loadfile "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

@@ -280,6 +280,13 @@ def add_repository(
     no_api: Annotated[
         bool, typer.Option("--no-api", help="A repository without HTTP routes (endpoints: []).")
     ] = False,
+    events: Annotated[
+        str | None,
+        typer.Option(
+            "--events",
+            help="Changes the routes announce through the outbox, e.g. created,updated,deleted.",
+        ),
+    ] = None,
     force: ForceOption = False,
     dry_run: DryRunOption = False,
     path: PathOption = Path("."),
@@ -323,6 +330,8 @@ def add_repository(
         entity["versioned"] = True
     if no_api:
         entity["endpoints"] = []
+    if events is not None:
+        entity["events"] = [kind.strip() for kind in events.split(",")]
     _change(path, f"add {name}", dry_run, lambda doc: doc.add_entity(entity, force=force))
     if not parsed:
         say(f"{name} has its primary key and timestamps only; add fields with")

@@ -276,23 +276,22 @@ def test_events_and_consumers_are_wired(service: Path) -> None:
 def test_full_lifecycle_and_entity_events_end_to_end(service: Path) -> None:
     ok(service, "add", "repository", "Category", "-f", "slug:str:unique", "--delete", "hard")
     commit_all(service, "category")
-    ok(service, "add", "repository", "Product", "-f", "slug:str:unique", "-f", "price:decimal",
-       "-f", "category_id:fk:to=Category", "-f", "active:bool:index", "--cached", "by_slug",
-       "--delete", "soft", "--versioned")  # fmt: skip
+    added = ok(service, "add", "repository", "Product", "-f", "slug:str:unique",
+               "-f", "price:decimal", "-f", "category_id:fk:to=Category", "-f", "active:bool:index",
+               "--cached", "by_slug", "--delete", "soft", "--versioned",
+               "--events", "created,updated,deleted")  # fmt: skip
+    assert "migration: migrations/versions/" in added  # the products and outbox tables
     commit_all(service, "product")
     ok(service, "add", "repository", "AuditEntry", "-f", "message:text", "--no-api")
     commit_all(service, "audit entry")
     manifest = service / "service.yaml"
     text = manifest.read_text()
     text = text.replace(
-        "    versioned: true\n", "    versioned: true\n    events: [created, updated, deleted]\n"
-    )
-    text = text.replace(
         "    delete: hard\n", "    delete: hard\n    endpoints: [list, get, create]\n"
     )
     manifest.write_text(text)
     commit_all(service, "hand edit")
-    assert "migration: migrations/versions/" in ok(service, "sync")
+    assert "shop/routers/category.py" in ok(service, "sync")
     commit_all(service, "sync")
     ok(service, "add", "consumer", "audit", "--handles", "ProductCreated", "--dedupe", "3600")
     package = service / "shop"
@@ -348,6 +347,8 @@ INVALID = [
     (["add", "consumer", "audit", "--handles", "x.*", "--dedupe", "0"], "dedupe"),
     (["add", "repository", "Product", "-f", "a:str", "--delete", "maybe"], "maybe"),
     (["add", "repository", "Product", "-f", "version:int", "--versioned"], "versioned: true"),
+    (["add", "repository", "Product", "-f", "a:str", "--events", "created,moved"], "moved"),
+    (["add", "repository", "Product", "-f", "a:str", "--events", "deleted"], "never announce"),
 ]
 
 

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from kitgen.manifest.schema import Entity, EntityField, Manifest
 
 __all__ = [
-    "BASIC_ENDPOINTS",
     "ENTITY_EVENT_KINDS",
     "check_endpoints",
     "endpoint_code",
@@ -32,7 +31,6 @@ __all__ = [
     "upsert_key",
 ]
 
-BASIC_ENDPOINTS = ("list", "get", "create", "upsert", "update", "delete")
 ENTITY_EVENT_KINDS = ("created", "updated", "deleted")
 # event kind -> the routes that announce it
 _ANNOUNCED_BY = {

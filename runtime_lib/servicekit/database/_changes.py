@@ -42,9 +42,7 @@ def update_row(
     ``True`` deleted ones (restore), ``None`` either.
     """
     model = statements.model
-    unknown = sorted(set(values) - {prop.key for prop in _mapper(model).column_attrs})
-    if unknown:
-        raise ValueError(f"{model.__name__} has no column {unknown[0]!r}")
+    statements.require_columns(values)
     _flush_pending(session)
     table = _table(model)
     assignments: dict[str, Any] = dict(values)

@@ -71,15 +71,17 @@ class StatementBuilder(Generic[ModelT]):
             return []
         return [self.model.__table__.c.deleted_at.is_(None)]
 
+    def require_columns(self, names: Iterable[str]) -> None:
+        """Refuse (``ValueError``) the first of ``names`` that is not a mapped column."""
+        columns = _column_attributes(self.model)
+        unknown = sorted(set(names) - set(columns))
+        if unknown:
+            raise ValueError(f"{self.model.__name__} has no column {unknown[0]!r}")
+
     def criteria(self, filters: Mapping[str, Any]) -> builtins.list[ColumnElement[bool]]:
         """``column == value`` for each filter; unknown names are a clear ``ValueError``."""
-        columns = _column_attributes(self.model)
-        clauses: builtins.list[ColumnElement[bool]] = []
-        for name, value in filters.items():
-            if name not in columns:
-                raise ValueError(f"{self.model.__name__} has no column {name!r}")
-            clauses.append(getattr(self.model, name) == value)
-        return clauses
+        self.require_columns(filters)
+        return [getattr(self.model, name) == value for name, value in filters.items()]
 
     def select_where(self, filters: Mapping[str, Any]) -> Select[ModelT]:
         return self.query.where(*self.criteria(filters))
