@@ -44,3 +44,20 @@ def template_copy(target: Path, tag: str = "1.0.0") -> Path:
     commit_all(target, "template")
     git(target, "tag", tag)
     return target
+
+
+def render_manifest(workdir: Path, manifest: str) -> Path:
+    """A service rendered from a template copy with the answers kitgen computes for
+    ``manifest`` (its ``service`` names the service and the directory)."""
+    from kitgen import new_service
+    from kitgen.manifest import ManifestDocument
+
+    validated = ManifestDocument(manifest).validate()
+    template = template_copy(workdir / "template")
+    return new_service(
+        workdir / validated.service,
+        data={"service_name": validated.service, **validated.to_answers()},
+        defaults=True,
+        template=str(template),
+        vcs_ref="1.0.0",
+    )

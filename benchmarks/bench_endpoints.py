@@ -32,10 +32,8 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _template_copy import template_copy
+from _template_copy import render_manifest
 
-from kitgen import new_service
-from kitgen.manifest import ManifestDocument
 from servicekit.testgres import DatabaseFactory, resolve_postgres
 
 HERE = Path(__file__).resolve().parent
@@ -77,18 +75,6 @@ def ensure_wrk() -> str:
     if not found:
         sys.exit("bench_endpoints: needs wrk (Debian: apt-get install wrk)")
     return found
-
-
-def render_service(workdir: Path) -> Path:
-    template = template_copy(workdir / "template")
-    answers = ManifestDocument(MANIFEST).validate().to_answers()
-    return new_service(
-        workdir / "bench_api",
-        data={"service_name": "bench-api", **answers},
-        defaults=True,
-        template=str(template),
-        vcs_ref="1.0.0",
-    )
 
 
 def free_port() -> int:
@@ -153,7 +139,7 @@ def load(wrk: str, url: str, method: str, path: str, script: Path) -> tuple[floa
 def main() -> None:
     wrk = ensure_wrk()
     with tempfile.TemporaryDirectory(prefix="bench-endpoints-") as scratch:
-        service = render_service(Path(scratch))
+        service = render_manifest(Path(scratch), MANIFEST)
         script = Path(scratch) / "post.lua"
         script.write_text(POST_SCRIPT)
         factory = DatabaseFactory(resolve_postgres().url)

@@ -34,10 +34,8 @@ import redis.asyncio
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import Report, interleaved
-from _template_copy import template_copy
+from _template_copy import render_manifest
 
-from kitgen import new_service
-from kitgen.manifest import ManifestDocument
 from servicekit import cache, database
 from servicekit.testgres import DatabaseFactory, resolve_postgres
 
@@ -58,19 +56,6 @@ entities:
 """
 
 
-def render_service(workdir: Path) -> Path:
-    """The service, rendered from the answers kitgen computes for MANIFEST."""
-    template = template_copy(workdir / "template")
-    answers = ManifestDocument(MANIFEST).validate().to_answers()
-    return new_service(
-        workdir / "bench_svc",
-        data={"service_name": "bench-svc", **answers},
-        defaults=True,
-        template=str(template),
-        vcs_ref="1.0.0",
-    )
-
-
 def timed(
     loop: asyncio.AbstractEventLoop, call: Callable[[str], Awaitable[Any]]
 ) -> Callable[[], float]:
@@ -87,7 +72,7 @@ def timed(
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-lookups-") as scratch:
-        service = render_service(Path(scratch))
+        service = render_manifest(Path(scratch), MANIFEST)
         sys.path.append(str(service))  # after runtime_lib: the vendored servicekit is a copy
         models = importlib.import_module("bench_svc.models")
         repositories = importlib.import_module("bench_svc.repositories.product")
