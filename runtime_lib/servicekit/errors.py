@@ -16,7 +16,10 @@ from the built-in exception that describes them (``LookupError``, ``TypeError``,
     ├── DatabaseError                      servicekit.database
     │   ├── NotBoundError
     │   ├── NotFoundError                  (also a LookupError)
-    │   └── StaleVersionError              update/delete at a version that moved on
+    │   ├── StaleVersionError              update/delete at a version that moved on
+    │   ├── DatabaseUnavailableError       the server cannot be reached or dropped the link
+    │   ├── DatabaseTimeoutError           a statement, lock or pool wait ran out of time
+    │   └── RetryableConflictError         serialization failure or deadlock: run it again
     ├── StoreError                         servicekit.store
     │   ├── StoreConnectionError
     │   ├── StoreSerializationError        (also a TypeError)
@@ -56,6 +59,8 @@ __all__ = [
     "CacheNotInitializedError",
     "ConfigurationError",
     "DatabaseError",
+    "DatabaseTimeoutError",
+    "DatabaseUnavailableError",
     "DeserializationError",
     "EmitError",
     "HandlerTimeoutError",
@@ -65,6 +70,7 @@ __all__ = [
     "NotBoundError",
     "NotFoundError",
     "RateLimiterStoppedError",
+    "RetryableConflictError",
     "ServiceKitError",
     "StaleVersionError",
     "StoreConnectionError",
@@ -134,6 +140,29 @@ class StaleVersionError(DatabaseError):
             f"{model.__name__} {ident!r} is at version {current}, not {expected}: "
             "it changed since it was read"
         )
+
+
+class DatabaseUnavailableError(DatabaseError):
+    """The database could not be reached, or the connection broke (failover, restart).
+
+    Raised in place of the driver's error by every engine ``bind()``/``async_bind()``
+    makes. ``ambiguous`` is true when the link broke while a ``COMMIT`` may have been on
+    its way: the change may or may not be stored, so only an idempotent unit of work may
+    run again (:func:`servicekit.database.retrying` does not).
+    """
+
+    def __init__(self, message: str, *, ambiguous: bool = False) -> None:
+        self.ambiguous = ambiguous
+        super().__init__(message)
+
+
+class DatabaseTimeoutError(DatabaseError):
+    """A statement or lock wait passed its timeout, or no pooled connection came free."""
+
+
+class RetryableConflictError(DatabaseError):
+    """A serialization failure or deadlock: the server rolled the transaction back, and
+    running the whole unit of work again may succeed."""
 
 
 # --- servicekit.store ---------------------------------------------------------------------

@@ -58,6 +58,11 @@ TWINS = [
     Twin("SessionLocal / AsyncSessionLocal", database.SessionLocal, database.AsyncSessionLocal),
     Twin("db_session / async_db_session", database.db_session, database.async_db_session),
     Twin(
+        "wait_for_database / async_wait_for_database",
+        database.wait_for_database,
+        database.async_wait_for_database,
+    ),
+    Twin(
         "fastapi_session / fastapi_async_session",
         database.fastapi_session,
         database.fastapi_async_session,

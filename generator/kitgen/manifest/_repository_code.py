@@ -150,8 +150,9 @@ def _router_imports(manifest: Manifest, entity: Entity, routes: dict[str, Any]) 
     lookups = [each for each in cached if each in kept]
     if lookups or kept & {"list", "get", "create", "upsert", "update"}:
         imports.add((f"{package}.schemas.{module}", f"{name}Read"))  # what they answer
+    imports.add((f"{package}.schemas._errors", "error_responses"))  # the router's 503
     if by_id or lookups or writes:
-        imports |= {("fastapi", "HTTPException"), (f"{package}.schemas._errors", "error_responses")}
+        imports.add(("fastapi", "HTTPException"))
     if by_id:
         imports.add(("servicekit.database", "NotFound"))
         if entity.primary_key == "int":  # ItemId = Annotated[int, Path(ge=1, le=INT32_MAX)]

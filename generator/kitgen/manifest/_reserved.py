@@ -233,6 +233,10 @@ CLASS_NAMES_TAKEN = frozenset(
         "VersionMixin",
         "SoftDeleteMixin",
         "StaleVersionError",
+        "DatabaseError",
+        "DatabaseTimeoutError",
+        "DatabaseUnavailableError",
+        "RetryableConflictError",
         "PartialUpdate",
         "OutboxMixin",
         "OutboxRelay",
@@ -240,7 +244,8 @@ CLASS_NAMES_TAKEN = frozenset(
         "UTCDateTime",
         "ConfigurationError",
         "LogFormat",
-        # the app and health modules
+        # the app and health modules, and the tests' reader of entity events
+        "Announcements",
         "ConsumerGroup",
         "CorrelationIdMiddleware",
         "RedisError",
@@ -341,6 +346,7 @@ ENTITY_MODULES_TAKEN = {
     "api_contract": "tests/test_api_contract.py",
     "base": "<package>/models/base.py",
     "cache": "tests/test_cache.py",
+    "database_outages": "tests/test_database_outages.py",
     "health": "tests/test_health.py",
     "logging": "tests/test_logging.py",
     "migrations": "tests/test_migrations.py",

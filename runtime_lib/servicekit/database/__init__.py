@@ -29,10 +29,19 @@ from servicekit.database.engine import (
 )
 from servicekit.database.errors import (
     DatabaseError,
+    DatabaseTimeoutError,
+    DatabaseUnavailableError,
     NotBoundError,
     NotFound,
     NotFoundError,
+    RetryableConflictError,
     StaleVersionError,
+)
+from servicekit.database.outages import (
+    async_wait_for_database,
+    is_retryable,
+    retrying,
+    wait_for_database,
 )
 from servicekit.database.patch import PartialUpdate
 from servicekit.database.repository import AsyncRepository, Page, Repository
@@ -71,6 +80,8 @@ __all__ = [
     "AsyncSessionLocal",
     "Base",
     "DatabaseError",
+    "DatabaseTimeoutError",
+    "DatabaseUnavailableError",
     "DecimalText",
     "EngineSettings",
     "Float64",
@@ -84,6 +95,7 @@ __all__ = [
     "Page",
     "PartialUpdate",
     "Repository",
+    "RetryableConflictError",
     "RowId",
     "RowVersion",
     "SessionLocal",
@@ -98,6 +110,7 @@ __all__ = [
     "async_bind",
     "async_db_session",
     "async_dispose",
+    "async_wait_for_database",
     "bind",
     "db_session",
     "declarative_base",
@@ -108,6 +121,9 @@ __all__ = [
     "fastapi_session",
     "get_async_engine",
     "get_engine",
+    "is_retryable",
     "normalize_url",
+    "retrying",
     "utcnow",
+    "wait_for_database",
 ]

@@ -56,9 +56,8 @@ def _connect_args(url: URL, settings: EngineSettings) -> dict[str, Any]:
         return {}
     server = settings.server_settings()
     if url.get_driver_name() == "asyncpg":
-        # asyncpg has no libpq: parameters go through server_settings, and it offers no
-        # per-connection TCP keepalive knobs (the OS defaults apply; pool_pre_ping and
-        # pool_recycle cover stale connections).
+        # asyncpg has no libpq: parameters go through server_settings, which carry the
+        # server-side TCP keepalives too (asyncpg has no client-side ones).
         return {"server_settings": server, "timeout": settings.connect_timeout}
     options = " ".join(
         f"-c {name}={value}" for name, value in server.items() if name != "application_name"

@@ -86,6 +86,29 @@ class StatementBuilder(Generic[ModelT]):
     def select_where(self, filters: Mapping[str, Any]) -> Select[ModelT]:
         return self.query.where(*self.criteria(filters))
 
+    def key_lock(self, filters: Mapping[str, Any], dialect: str) -> Select[Any] | None:
+        """Postgres: a transaction-level advisory lock on the table and ``filters``' values
+        (a 64-bit hash of them: a collision only makes two keys wait for each other).
+        Other databases: ``None`` (SQLite serialises its writers anyway)."""
+        if dialect != "postgresql":
+            return None
+        self.require_columns(filters)
+        table = cast("Table", self.model.__table__)
+        values = sorted((name, str(value)) for name, value in filters.items())
+        key = repr((table.schema, table.name, values))
+        return select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0)))
+
+    def lock_where(self, filters: Mapping[str, Any]) -> Select[ModelT]:
+        """The first live row matching ``filters``, ``FOR UPDATE``, reloaded from the row
+        (not the identity map: the lock may have waited for another transaction's change).
+        SQLite has no row locks: its writers are serialised by the database file's lock."""
+        return (
+            self.select_where(filters)
+            .limit(1)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+
     def exists_stmt(self, filters: Mapping[str, Any]) -> Select[bool]:
         return select(exists().where(*self.criteria(filters), *self.live()))
 

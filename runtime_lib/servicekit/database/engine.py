@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool, QueuePool
 
 from servicekit.database._options import engine_kwargs, install_sqlite_pragmas
+from servicekit.database._translation import install_error_translation
 from servicekit.database._url import normalize_url, resolve_url
 from servicekit.database.errors import NotBoundError
 from servicekit.database.settings import EngineSettings
@@ -82,6 +83,7 @@ def bind(url: str | URL | None = None, **overrides: Any) -> Engine:
     engine = create_engine(target, **engine_kwargs(target, settings, extra))
     if target.get_backend_name() == "sqlite":
         install_sqlite_pragmas(engine)
+    install_error_translation(engine)
     previous: Engine | None = _engines["sync"]
     _engines["sync"] = engine
     SessionLocal.configure(bind=engine)
@@ -107,6 +109,7 @@ def async_bind(url: str | URL | None = None, **overrides: Any) -> AsyncEngine:
     engine = create_async_engine(target, **engine_kwargs(target, settings, extra))
     if target.get_backend_name() == "sqlite":
         install_sqlite_pragmas(engine.sync_engine)
+    install_error_translation(engine.sync_engine)
     _remember_connection_loop(engine.sync_engine)
     previous: AsyncEngine | None = _engines["async"]
     _engines["async"] = engine

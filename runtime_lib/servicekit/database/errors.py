@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from servicekit.errors import (
     DatabaseError,
+    DatabaseTimeoutError,
+    DatabaseUnavailableError,
     NotBoundError,
     NotFound,
     NotFoundError,
+    RetryableConflictError,
     StaleVersionError,
 )
 
-__all__ = ["DatabaseError", "NotBoundError", "NotFound", "NotFoundError", "StaleVersionError"]
+__all__ = [
+    "DatabaseError",
+    "DatabaseTimeoutError",
+    "DatabaseUnavailableError",
+    "NotBoundError",
+    "NotFound",
+    "NotFoundError",
+    "RetryableConflictError",
+    "StaleVersionError",
+]

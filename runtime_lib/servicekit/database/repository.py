@@ -75,6 +75,20 @@ class Repository(_RepositoryBase[ModelT]):
     def get_by(self, **filters: Any) -> ModelT | None:
         return self.session.scalars(self._statements.select_where(filters).limit(1)).first()
 
+    def lock_by(self, **filters: Any) -> ModelT | None:
+        """:meth:`get_by`, holding the key until the transaction ends.
+
+        On Postgres this takes a transaction-level advisory lock on the model and
+        ``filters`` (so writers of a key that has no row yet also queue up), then reads
+        the row ``FOR UPDATE``: a concurrent writer of that key makes this wait for its
+        commit, and the row returned is the committed one. Read a row this way before
+        deciding how to change it (an upsert that reports created or updated).
+        """
+        key_lock = self._statements.key_lock(filters, self.session.get_bind().dialect.name)
+        if key_lock is not None:
+            self.session.execute(key_lock)
+        return self.session.scalars(self._statements.lock_where(filters)).first()
+
     def exists(self, **filters: Any) -> bool:
         return bool(self.session.scalar(self._statements.exists_stmt(filters)))
 
@@ -194,6 +208,13 @@ class AsyncRepository(_RepositoryBase[ModelT]):
 
     async def get_by(self, **filters: Any) -> ModelT | None:
         return (await self.session.scalars(self._statements.select_where(filters).limit(1))).first()
+
+    async def lock_by(self, **filters: Any) -> ModelT | None:
+        """:meth:`Repository.lock_by`: ``get_by``, holding the key until the transaction ends."""
+        key_lock = self._statements.key_lock(filters, self.session.get_bind().dialect.name)
+        if key_lock is not None:
+            await self.session.execute(key_lock)
+        return (await self.session.scalars(self._statements.lock_where(filters))).first()
 
     async def exists(self, **filters: Any) -> bool:
         return bool(await self.session.scalar(self._statements.exists_stmt(filters)))

@@ -167,13 +167,18 @@ class OutboxRelay(ClientSlot):
             except Exception as exc:
                 failures += 1
                 if failures == 1:
+                    # "Type: message": redis-py's repr of a connection error hides the
+                    # host and errno its message names.
                     logger.warning(
-                        "outbox relay of %s failed, retrying until it succeeds: %r",
+                        "outbox relay of %s failed, retrying until it succeeds: %s: %s",
                         self.model.__name__,
+                        type(exc).__name__,
                         exc,
                     )
                 else:
-                    logger.debug("outbox relay failed again (%d): %r", failures, exc)
+                    logger.debug(
+                        "outbox relay failed again (%d): %s: %s", failures, type(exc).__name__, exc
+                    )
                 await self._stop.sleep(self.backoff(min(failures, _MAX_ATTEMPT)))
                 continue
             if failures:

@@ -4,7 +4,10 @@ Inside :func:`correlation_scope` every emitted event without a correlation id ge
 scope's id. While a router runs a handler, the context holds the handled event: its
 correlation id (or its own id, for the first event of a chain) is the correlation id and
 its id the causation id, so events emitted by the handler are linked to it without
-passing ``caused_by``.
+passing ``caused_by``. Outside both, while an HTTP request is served behind
+asgi-correlation-id's middleware, the request id (``X-Request-ID``) is the correlation id:
+the events a request causes, and their consumers' log lines, carry the id its own log
+lines carry.
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ from __future__ import annotations
 import uuid
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
+
+# The request id asgi-correlation-id's middleware sets (servicekit.log reads it too).
+from asgi_correlation_id import correlation_id as request_id
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -29,11 +35,14 @@ _context: ContextVar[_Value] = ContextVar("servicekit_streams_context", default=
 
 
 def get_correlation_id() -> str | None:
-    """The correlation id of the current scope or handled event, if any."""
+    """The correlation id of the current scope or handled event, else the id of the
+    HTTP request being served, if any."""
     correlation_id, event = _context.get()
-    if correlation_id is not None or event is None:
+    if correlation_id is not None:
         return correlation_id
-    return event.correlation_id or str(event.id)
+    if event is not None:
+        return event.correlation_id or str(event.id)
+    return request_id.get()
 
 
 def get_causation_id() -> str | None:

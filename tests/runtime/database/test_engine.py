@@ -9,10 +9,9 @@ import psycopg
 import pytest
 from sqlalchemy import event, pool, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
 
 from servicekit import ConfigurationError, database
-from servicekit.database import EngineSettings, NotBoundError, normalize_url
+from servicekit.database import DatabaseTimeoutError, EngineSettings, NotBoundError, normalize_url
 
 
 @pytest.mark.parametrize(
@@ -123,14 +122,14 @@ async def test_async_engine_applies_settings_through_server_settings(
 
 def test_statement_timeout_cancels_a_slow_query(pg_url: str) -> None:
     database.bind(pg_url, statement_timeout_ms=200)
-    with pytest.raises(DBAPIError) as caught, database.db_session() as session:
+    with pytest.raises(DatabaseTimeoutError) as caught, database.db_session() as session:
         session.execute(text("SELECT pg_sleep(3)"))
-    assert isinstance(caught.value.orig, psycopg.errors.QueryCanceled)
+    assert isinstance(caught.value.__cause__, psycopg.errors.QueryCanceled)  # the driver's
 
 
 async def test_statement_timeout_cancels_a_slow_query_async(pg_url: str) -> None:
     database.async_bind(pg_url, statement_timeout_ms=200)
-    with pytest.raises(DBAPIError, match="statement timeout"):
+    with pytest.raises(DatabaseTimeoutError, match="statement timeout"):
         async with database.async_db_session() as session:
             await session.execute(text("SELECT pg_sleep(3)"))
     await database.async_dispose()

@@ -22,6 +22,7 @@ DOCUMENTED_API = {
     "get",
     "get_or_raise",
     "get_by",
+    "lock_by",
     "exists",
     "count",
     "list",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from decimal import Decimal
 
 import pytest
@@ -195,4 +196,59 @@ async def test_concurrent_updates_of_one_version_let_exactly_one_win(pg_url: str
     assert outcomes.count(True) == 1
     async with database.async_db_session() as session:
         assert (await AsyncArticleRepository(session).get_or_raise(article.id)).version == 2
+    await database.async_dispose()
+
+
+def test_lock_by_makes_writers_of_one_key_take_turns(pg_url: str) -> None:
+    """The second writer of a key that has no row yet waits for the first to commit, then
+    sees its row: so it can tell an upsert that creates from one that updates."""
+    database.bind(pg_url)
+    first_locked = threading.Event()
+    seen: list[Article | None] = []
+
+    def second_writer() -> None:
+        first_locked.wait()
+        with database.db_session() as session:
+            seen.append(ArticleRepository(session).lock_by(slug="shared"))
+
+    other = threading.Thread(target=second_writer)
+    other.start()
+    with database.db_session() as session:
+        repository = ArticleRepository(session)
+        assert repository.lock_by(slug="shared") is None
+        first_locked.set()
+        other.join(timeout=0.5)
+        assert other.is_alive()  # waiting for this transaction's key
+        repository.add(Article(slug="shared", title="first"))
+    other.join(timeout=5)
+    assert [article.title for article in seen if article is not None] == ["first"]
+
+
+def test_lock_by_sees_live_rows_only(any_url: str) -> None:
+    database.bind(any_url)
+    with database.db_session() as session:
+        repository = ArticleRepository(session)
+        article = repository.add(Article(slug="gone", title="t"))
+        repository.soft_delete(article.id)
+        assert repository.lock_by(slug="gone") is None
+        repository.add(Article(slug="here", title="t"))
+        found = repository.lock_by(slug="here")
+        assert found is not None and found.title == "t"
+
+
+async def test_lock_by_async_waits_for_the_committed_row(pg_url: str) -> None:
+    database.async_bind(pg_url)
+    async with database.async_db_session() as first:
+        assert await AsyncArticleRepository(first).lock_by(slug="k") is None
+        first.add(Article(slug="k", title="stored"))
+
+        async def second() -> Article | None:
+            async with database.async_db_session() as session:
+                return await AsyncArticleRepository(session).lock_by(slug="k")
+
+        waiting = asyncio.create_task(second())
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+    found = await waiting
+    assert found is not None and found.title == "stored"
     await database.async_dispose()

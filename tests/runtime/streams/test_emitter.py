@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import socket
+import uuid
 from typing import Any
 
+import httpx
 import pytest
 import redis.asyncio
+from asgi_correlation_id import CorrelationIdMiddleware
+from fastapi import FastAPI
 from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -175,3 +179,27 @@ async def test_command_errors_are_not_retried(
     emitter = EventEmitter(redis_client, stream=key, max_retries=5, retry_delay=10)
     with pytest.raises(EmitError, match="WRONGTYPE"):
         await emitter.emit(SkEmOrderPlaced(order_id="o"))
+
+
+async def test_events_emitted_while_serving_a_request_carry_its_request_id(
+    redis_client: redis.asyncio.Redis, names: Names
+) -> None:
+    stream = names("events")
+    emitter = EventEmitter(redis_client, stream=stream)
+    app = FastAPI()
+    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
+
+    @app.post("/orders")
+    async def place() -> None:
+        await emitter.emit(SkEmOrderPlaced(order_id="from-http"))
+        async with correlation_scope("explicit"):  # a scope still wins
+            await emitter.emit(SkEmOrderPlaced(order_id="scoped"))
+
+    request_id = str(uuid.uuid4())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+        response = await http.post("/orders", headers={"X-Request-ID": request_id})
+    assert response.status_code == 200
+    from_http, scoped = await read_all(redis_client, stream)
+    assert from_http.correlation_id == request_id
+    assert scoped.correlation_id == "explicit"

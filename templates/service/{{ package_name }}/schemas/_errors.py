@@ -6,7 +6,7 @@ from pydantic import BaseModel
 
 
 class ErrorMessage(BaseModel):
-    """The body of a 400, 404 or 409 answer."""
+    """The body of a 400, 404, 409 or 503 answer."""
 
     detail: str
 
@@ -16,6 +16,8 @@ _WHEN = {
     404: "There is no row with this id.",
     409: "The row conflicts with stored data: a unique value is taken, or a reference "
     "points at no row.",
+    503: "The database is unreachable or slow, or the change met a concurrent one; the "
+    "same request may succeed after the Retry-After seconds.",
 }
 
 
