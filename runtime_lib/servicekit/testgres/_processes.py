@@ -53,6 +53,15 @@ class LocalServer:
     stop_command: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
     directory: str | None = None
+    start_command: list[str] = field(default_factory=list)
+
+    def kill(self) -> None:
+        """Stop the server at once, as a crash would, keeping its files (see :meth:`start`)."""
+        _run(self.stop_command)
+
+    def start(self) -> None:
+        """Start the server :meth:`kill` stopped, on the same port and data."""
+        _run(self.start_command)
 
     def stop(self) -> None:
         if self.stop_command:
@@ -104,12 +113,14 @@ def start_postgres() -> LocalServer:
         "-c synchronous_commit=off -c full_page_writes=off"
     )
     log = os.path.join(directory, "server.log")
-    _run([*run_as, pg_ctl, "-D", data, "-l", log, "-o", options, "-w", "-t", "30", "start"])
+    start = [*run_as, pg_ctl, "-D", data, "-l", log, "-o", options, "-w", "-t", "30", "start"]
+    _run(start)
     stop = [*run_as, pg_ctl, "-D", data, "-m", "immediate", "stop"]
     return LocalServer(
         url=f"postgresql://postgres@127.0.0.1:{port}/postgres",
         stop_command=stop,
         directory=directory,
+        start_command=start,
     )
 
 
