@@ -5,11 +5,16 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable
+from typing import Annotated
 
+import httpx
 import psycopg
 import pytest
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from servicekit import database
@@ -201,4 +206,38 @@ def test_waiting_for_an_absent_database_logs_each_attempt_then_gives_up(
 async def test_waiting_for_a_running_database_returns_at_once(pg_url: str) -> None:
     database.async_bind(pg_url)
     await database.async_wait_for_database(5)
+    await database.async_dispose()
+
+
+def test_an_exhausted_pool_is_a_timeout(pg_url: str) -> None:
+    database.bind(pg_url, pool_size=1, max_overflow=0, pool_timeout=1)
+    with database.db_session() as holder:
+        holder.execute(text("SELECT 1"))  # the pool's only connection, held
+        with (
+            pytest.raises(DatabaseTimeoutError, match="no pooled connection"),
+            database.db_session() as session,
+        ):
+            session.execute(text("SELECT 1"))
+
+
+async def test_an_exhausted_pool_is_a_503_through_the_fastapi_dependency(pg_url: str) -> None:
+    database.async_bind(pg_url, pool_size=1, max_overflow=0, pool_timeout=1)
+    app = FastAPI()
+
+    @app.exception_handler(DatabaseTimeoutError)
+    async def slow(_request: Request, _exc: DatabaseTimeoutError) -> JSONResponse:
+        return JSONResponse({"detail": "slow"}, status_code=503)
+
+    @app.get("/one")
+    async def one(session: Annotated[AsyncSession, Depends(database.fastapi_async_session)]) -> int:
+        return int((await session.execute(text("SELECT 1"))).scalar_one())
+
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        database.async_db_session() as holder,
+        httpx.AsyncClient(transport=transport, base_url="http://app") as client,
+    ):
+        await holder.execute(text("SELECT 1"))  # the pool's only connection, held
+        response = await client.get("/one")
+    assert response.status_code == 503
     await database.async_dispose()
