@@ -22,7 +22,8 @@ def _runtime_block(text: str, start_marker: str, *, to_comment: bool = True) -> 
             break
         if stripped.startswith("#"):
             continue
-        requirement = Requirement(stripped.rstrip(",").strip('"'))
+        entry = stripped.split("#", 1)[0].strip()  # a line may end with a comment
+        requirement = Requirement(entry.rstrip(",").strip('"'))
         found[requirement.name] = str(requirement.specifier)
     return found
 
@@ -38,3 +39,15 @@ def test_kitgen_and_the_template_declare_the_same_runtime_dependencies() -> None
     # and kitgen's own pyproject really lists them as dependencies
     declared = {Requirement(r).name for r in tomllib.loads(kitgen)["project"]["dependencies"]}
     assert set(shipped) <= declared
+
+
+def test_the_container_fallback_is_declared_where_testgres_runs() -> None:
+    """testgres imports testcontainers when a Docker engine answers: kitgen's `containers`
+    extra and every generated service's dev dependencies carry the same requirement."""
+    kitgen = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    template = (REPO / "templates" / "service" / "pyproject.toml.jinja").read_text()
+    (extra,) = kitgen["optional-dependencies"]["containers"]
+    assert extra in kitgen["optional-dependencies"]["dev"]
+    service_dev = _runtime_block(template, "dev = [", to_comment=False)
+    requirement = Requirement(extra)
+    assert service_dev.get(requirement.name) == str(requirement.specifier)

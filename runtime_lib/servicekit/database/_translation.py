@@ -91,14 +91,26 @@ def _connect(
     except (OSError, TimeoutError) as exc:  # asyncpg's refused or timed-out connect
         raise _cannot_connect(exc) from exc
     except dialect.loaded_dbapi.OperationalError as exc:
-        # A server-side refusal carries its SQLSTATE (a missing database, a bad password:
-        # left as they are); libpq's own connect failures carry none.
+        # A refusal by a running server (a missing database, an unknown role, a bad
+        # password) is a configuration error, left as it is: retrying cannot cure it.
         typed = translated(exc)
-        if typed is None and getattr(exc, "sqlstate", None) is None:
+        if typed is None and not _refused_by_a_running_server(exc):
             typed = _cannot_connect(exc)
         if typed is None:
             raise
         raise typed from exc
+
+
+# libpq gives the server's refusal of a connection as text only ("... failed: FATAL:
+# database "x" does not exist"), with no SQLSTATE. These FATALs mean "not now", not "no".
+_NOT_NOW = ("the database system is", "too many clients", "connection slots are reserved")
+
+
+def _refused_by_a_running_server(error: BaseException) -> bool:
+    if getattr(error, "sqlstate", None) is not None:
+        return True  # asyncpg: the server's own error, with its code
+    message = str(error)
+    return "FATAL:" in message and not any(reason in message for reason in _NOT_NOW)
 
 
 def _cannot_connect(error: BaseException) -> DatabaseUnavailableError:

@@ -101,21 +101,29 @@ def _start_or_container(
     else:
         attempts.append("local binaries: disabled")
     if allow_docker:
-        if docker_answers():
+        host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        if not docker_answers():
+            attempts.append(f"testcontainers: no Docker engine answered at {host}")
+        else:
             try:
                 return container()
+            except ImportError as exc:
+                attempts.append(
+                    f"testcontainers: a Docker engine answers at {host}, but {exc.name} is not"
+                    " installed (pip install 'testcontainers[postgres,redis]>=4.15')"
+                )
             except Exception as exc:
-                attempts.append(f"testcontainers: {type(exc).__name__}: {exc}")
-        else:
-            host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-            attempts.append(f"testcontainers: no Docker engine answered at {host}")
+                attempts.append(
+                    f"testcontainers: the Docker engine at {host} failed:"
+                    f" {type(exc).__name__}: {exc}"
+                )
     else:
         attempts.append("testcontainers: disabled")
     raise TestgresError(what, attempts)
 
 
 def _postgres_container() -> Server:
-    from testcontainers.postgres import PostgresContainer
+    from testcontainers.community.postgres import PostgresContainer
 
     container = PostgresContainer("postgres:16-alpine", driver=None)
     container.start()
@@ -123,7 +131,7 @@ def _postgres_container() -> Server:
 
 
 def _redis_container() -> Server:
-    from testcontainers.redis import RedisContainer
+    from testcontainers.community.redis import RedisContainer
 
     container = RedisContainer("redis:7-alpine")
     container.start()

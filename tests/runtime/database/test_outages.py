@@ -13,12 +13,13 @@ import pytest
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from servicekit import database
 from servicekit.database import (
+    DatabaseError,
     DatabaseTimeoutError,
     DatabaseUnavailableError,
     RetryableConflictError,
@@ -56,6 +57,33 @@ async def test_a_refused_connection_is_unavailable_async() -> None:
             await session.execute(text("SELECT 1"))
     assert isinstance(caught.value.__cause__, OSError)
     await database.async_dispose()
+
+
+@pytest.mark.parametrize("mistake", ["database", "role"])
+async def test_a_wrong_database_or_role_is_a_configuration_error_not_an_outage(
+    pg_url: str, mistake: str
+) -> None:
+    """A server that answers "no such database" will not change its mind: no 503 and no
+    retry, the service's settings are wrong (both drivers)."""
+    base, _, name = pg_url.rpartition("/")
+    wrong = (
+        f"{base}/no_such_{name}"
+        if mistake == "database"
+        else pg_url.replace("postgres@", "no_such_role@")
+    )
+    database.bind(wrong.replace("+asyncpg", "+psycopg"), connect_timeout=2)
+    with (
+        pytest.raises(DBAPIError, match=f"{mistake}(.*)does not exist") as sync_error,
+        database.db_session() as session,
+    ):
+        session.execute(text("SELECT 1"))
+    database.async_bind(wrong.replace("+psycopg", "+asyncpg"), connect_timeout=2)
+    with pytest.raises(DBAPIError, match=f"{mistake}(.*)does not exist") as async_error:
+        async with database.async_db_session() as session:
+            await session.execute(text("SELECT 1"))
+    await database.async_dispose()
+    for caught in (sync_error.value, async_error.value):
+        assert not isinstance(caught, DatabaseError) and not is_retryable(caught)
 
 
 def test_a_killed_connection_is_unavailable_and_the_pool_recovers(pg_url: str) -> None:

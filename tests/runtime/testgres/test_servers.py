@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -79,6 +83,42 @@ def test_nothing_works_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
     assert "nothing answered on 127.0.0.1:" in message
     assert "local binaries: disabled" in message
     assert "testcontainers: no Docker engine answered at tcp://127.0.0.1:" in message
+
+
+@pytest.fixture
+def pretend_docker_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """$DOCKER_HOST at a listener that answers every request with a bare ``200 OK``: enough
+    for the engine probe, not a Docker API, so testcontainers itself must be reached."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    address = f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+
+    def answer() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                with connection:
+                    connection.recv(4096)
+                    connection.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nOK")
+
+    threading.Thread(target=answer, daemon=True).start()
+    monkeypatch.setenv("DOCKER_HOST", address)
+    yield address
+    listener.close()
+
+
+@pytest.mark.usefixtures("no_env")
+def test_the_container_fallback_is_installed_and_names_the_engine(
+    pretend_docker_engine: str,
+) -> None:
+    """testcontainers is declared, so the fallback gets as far as asking the engine; an
+    engine that is not Docker fails with the address tried, not an ImportError."""
+    for resolve in (resolve_postgres, resolve_redis):
+        with pytest.raises(TestgresError) as caught:
+            resolve(probe_port=free_port(), allow_start=False)
+        message = str(caught.value)
+        assert f"testcontainers: the Docker engine at {pretend_docker_engine} failed:" in message
+        assert "DockerException" in message
+        assert "not installed" not in message
 
 
 CONFTEST = """
