@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sure a PostgreSQL answers on 127.0.0.1:5432 (user postgres, trust auth) and a
-# Redis on 127.0.0.1:6379. Running servers are used as they are; missing packages are
-# installed from Debian; a stopped cluster is started, or a throwaway one is created.
+# Redis on 127.0.0.1:6379, and that PgBouncer is installed (the tests start their own).
+# Running servers are used as they are; missing packages are installed from Debian; a
+# stopped cluster is started, or a throwaway one is created.
 set -euo pipefail
 
 answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -51,5 +52,14 @@ ensure_redis() {
     wait_for 6379
 }
 
+ensure_pgbouncer() {
+    # Not a service to keep running: the tests start their own in front of Postgres.
+    if command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ]; then
+        say "pgbouncer is installed"; return
+    fi
+    apt_install pgbouncer
+}
+
 ensure_postgres
 ensure_redis
+ensure_pgbouncer

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.pool import NullPool, StaticPool
 
 from servicekit.database.settings import EngineSettings
@@ -58,19 +58,69 @@ def _connect_args(url: URL, settings: EngineSettings) -> dict[str, Any]:
     if url.get_driver_name() == "asyncpg":
         # asyncpg has no libpq: parameters go through server_settings, which carry the
         # server-side TCP keepalives too (asyncpg has no client-side ones).
-        return {"server_settings": server, "timeout": settings.connect_timeout}
-    options = " ".join(
-        f"-c {name}={value}" for name, value in server.items() if name != "application_name"
-    )
-    return {
+        args: dict[str, Any] = {"server_settings": server, "timeout": settings.connect_timeout}
+        return {**args, **pooler_connect_args(url, settings)}
+    args = {
         "application_name": server["application_name"],
-        "options": options,
         "connect_timeout": settings.connect_timeout,
         **_LIBPQ_KEEPALIVES,
     }
+    options = " ".join(
+        f"-c {name}={value}" for name, value in server.items() if name != "application_name"
+    )
+    if options:
+        args["options"] = options
+    return {**args, **pooler_connect_args(url, settings)}
 
 
-def install_sqlite_pragmas(engine: Engine) -> None:
+def pooler_connect_args(url: URL, settings: EngineSettings) -> dict[str, Any]:
+    """The driver's arguments for running behind PgBouncer (none without it).
+
+    Behind a transaction pooler a prepared statement must not outlive its transaction:
+    the next one may run on another backend, where its name is unknown or already taken.
+    psycopg is told never to prepare. SQLAlchemy's asyncpg adapter prepares every
+    statement; an empty name makes it the protocol's unnamed statement, which the next
+    statement replaces, so nothing is cached or left behind on the backend.
+    """
+    if not settings.behind_pgbouncer or url.get_backend_name() != "postgresql":
+        return {}
+    if url.get_driver_name() == "asyncpg":
+        return {
+            "statement_cache_size": 0,
+            "prepared_statement_cache_size": 0,
+            "prepared_statement_name_func": _unnamed_statement,
+        }
+    return {"prepare_threshold": None}
+
+
+def _unnamed_statement() -> str:
+    return ""
+
+
+def install_engine_hooks(engine: Engine, url: URL, settings: EngineSettings) -> None:
+    """What an engine needs besides its arguments: SQLite's foreign keys, and behind
+    PgBouncer the timeouts that cannot travel as startup parameters."""
+    if url.get_backend_name() == "sqlite":
+        _install_sqlite_pragmas(engine)
+    elif settings.behind_pgbouncer:
+        _install_timeouts_per_transaction(engine, settings)
+
+
+def _install_timeouts_per_transaction(engine: Engine, settings: EngineSettings) -> None:
+    # One statement at the start of every transaction (a round trip): set_config(...,
+    # true) is SET LOCAL, so the values end with the transaction and never leak to the
+    # next client PgBouncer gives this backend to.
+    assignments = ", ".join(
+        f"set_config('{name}', '{value}', true)" for name, value in settings.timeouts().items()
+    )
+    statement = f"SELECT {assignments}"
+
+    @event.listens_for(engine, "begin")
+    def _set_timeouts(connection: Connection) -> None:
+        connection.exec_driver_sql(statement)
+
+
+def _install_sqlite_pragmas(engine: Engine) -> None:
     """Turn on foreign keys for every SQLite connection (SQLite defaults them off)."""
 
     @event.listens_for(engine, "connect")

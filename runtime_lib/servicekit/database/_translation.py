@@ -55,6 +55,8 @@ def translated(error: BaseException, *, statement: str | None = None) -> Databas
         return RetryableConflictError(f"{_CONFLICTS[state]}: {message}")
     if state in _TIMEOUTS:
         return DatabaseTimeoutError(f"{_TIMEOUTS[state]}: {message}")
+    if state == "08P01" and "unsupported startup parameter" in message:
+        return None  # PgBouncer refusing a setting: a configuration error (see DB_POOLER)
     if state in _UNAVAILABLE or (state or "").startswith("08"):
         reason = _UNAVAILABLE.get(state or "", "connection failure")
         return DatabaseUnavailableError(

@@ -17,8 +17,10 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.types import TypeDecorator
 
+from servicekit.database._options import pooler_connect_args
 from servicekit.database._url import normalize_url
 from servicekit.database.errors import NotBoundError
+from servicekit.database.settings import EngineSettings
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
@@ -84,7 +86,7 @@ def run_migrations(
     if target.get_driver_name() in _ASYNC_DRIVERS:
         asyncio.run(_migrate_async(target, migrate))
         return
-    engine = create_engine(target, poolclass=pool.NullPool)
+    engine = create_engine(target, poolclass=pool.NullPool, connect_args=_pooler_args(target))
     try:
         with engine.connect() as connection:
             migrate(connection)
@@ -93,12 +95,18 @@ def run_migrations(
 
 
 async def _migrate_async(target: URL, migrate: Any) -> None:
-    engine = create_async_engine(target, poolclass=pool.NullPool)
+    engine = create_async_engine(target, poolclass=pool.NullPool, connect_args=_pooler_args(target))
     try:
         async with engine.connect() as connection:
             await connection.run_sync(migrate)
     finally:
         await engine.dispose()
+
+
+def _pooler_args(target: URL) -> dict[str, Any]:
+    # Behind PgBouncer (DB_POOLER) migrations need the same driver settings as the app;
+    # the advisory lock above is transaction-level, which transaction pooling keeps.
+    return pooler_connect_args(target, EngineSettings.from_env())
 
 
 def render_item(kind: str, obj: Any, _context: Any) -> str | Literal[False]:

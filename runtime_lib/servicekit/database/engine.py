@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool, QueuePool
 
-from servicekit.database._options import engine_kwargs, install_sqlite_pragmas
+from servicekit.database._options import engine_kwargs, install_engine_hooks
 from servicekit.database._translation import install_error_translation
 from servicekit.database._url import normalize_url, resolve_url
 from servicekit.database.errors import NotBoundError
@@ -81,8 +81,7 @@ def bind(url: str | URL | None = None, **overrides: Any) -> Engine:
     target = normalize_url(resolve_url(url), is_async=False)
     settings, extra = EngineSettings.from_env().with_overrides(overrides)
     engine = create_engine(target, **engine_kwargs(target, settings, extra))
-    if target.get_backend_name() == "sqlite":
-        install_sqlite_pragmas(engine)
+    install_engine_hooks(engine, target, settings)
     install_error_translation(engine)
     previous: Engine | None = _engines["sync"]
     _engines["sync"] = engine
@@ -107,8 +106,7 @@ def async_bind(url: str | URL | None = None, **overrides: Any) -> AsyncEngine:
     target = normalize_url(resolve_url(url), is_async=True)
     settings, extra = EngineSettings.from_env().with_overrides(overrides)
     engine = create_async_engine(target, **engine_kwargs(target, settings, extra))
-    if target.get_backend_name() == "sqlite":
-        install_sqlite_pragmas(engine.sync_engine)
+    install_engine_hooks(engine.sync_engine, target, settings)
     install_error_translation(engine.sync_engine)
     _remember_connection_loop(engine.sync_engine)
     previous: AsyncEngine | None = _engines["async"]

@@ -7,7 +7,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from servicekit._env import env_bool, env_int
+from servicekit._env import env_bool, env_int, env_str
+from servicekit.errors import ConfigurationError
 
 
 def _application_name() -> str:
@@ -19,6 +20,12 @@ def _application_name() -> str:
             return value
     return "servicekit"
 
+
+# What may sit between the service and Postgres. "pgbouncer" means transaction pooling:
+# no startup parameters beyond application_name, no prepared statement outliving its
+# transaction. Said by a setting, not guessed: a pooler is indistinguishable from a
+# server until a second transaction lands on another backend.
+POOLERS = ("none", "pgbouncer")
 
 SERVER_KEEPALIVES = {
     "tcp_keepalives_idle": "30",
@@ -47,6 +54,13 @@ class EngineSettings:
     idle_in_tx_timeout_ms: int = 10000
     connect_timeout: int = 10
     echo: bool = False
+    pooler: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.pooler not in POOLERS:
+            raise ConfigurationError(
+                f"DB_POOLER must be one of {', '.join(POOLERS)}, got {self.pooler!r}"
+            )
 
     @classmethod
     def from_env(cls) -> EngineSettings:
@@ -63,6 +77,7 @@ class EngineSettings:
             lock_timeout_ms=env_int("DB_LOCK_TIMEOUT_MS", d.lock_timeout_ms),
             idle_in_tx_timeout_ms=env_int("DB_IDLE_IN_TX_TIMEOUT_MS", d.idle_in_tx_timeout_ms),
             echo=env_bool("DB_ECHO", d.echo),
+            pooler=env_str("DB_POOLER", d.pooler).strip().lower(),
         )
 
     def with_overrides(self, overrides: dict[str, Any]) -> tuple[EngineSettings, dict[str, Any]]:
@@ -72,13 +87,30 @@ class EngineSettings:
         rest = {key: value for key, value in overrides.items() if key not in names}
         return dataclasses.replace(self, **own), rest
 
-    def server_settings(self) -> dict[str, str]:
-        """Postgres run-time parameters every connection starts with."""
+    @property
+    def behind_pgbouncer(self) -> bool:
+        return self.pooler == "pgbouncer"
+
+    def timeouts(self) -> dict[str, str]:
+        """The server's timeouts, in milliseconds."""
         return {
-            "application_name": self.application_name,
             "statement_timeout": str(self.statement_timeout_ms),
             "lock_timeout": str(self.lock_timeout_ms),
             "idle_in_transaction_session_timeout": str(self.idle_in_tx_timeout_ms),
+        }
+
+    def server_settings(self) -> dict[str, str]:
+        """Postgres run-time parameters every connection starts with.
+
+        Behind PgBouncer only ``application_name``: PgBouncer refuses (or, configured to
+        ignore them, silently drops) any other startup parameter, so the timeouts are set
+        per transaction instead (see ``_options.py``) and keepalives are PgBouncer's.
+        """
+        if self.behind_pgbouncer:
+            return {"application_name": self.application_name}
+        return {
+            "application_name": self.application_name,
+            **self.timeouts(),
             # The server probes an idle connection after 30 s and drops it after three
             # unanswered probes 10 s apart: a client that vanished (failover, NAT) frees
             # its backend in about a minute instead of the kernel's two hours. Set on the

@@ -17,6 +17,8 @@ from typing import Any
 
 from sqlalchemy import MetaData
 
+from servicekit.testgres._pgbouncer import start_pgbouncer
+from servicekit.testgres._processes import LocalServer
 from servicekit.testgres.databases import DatabaseFactory
 from servicekit.testgres.errors import TestgresError
 from servicekit.testgres.servers import Server, resolve_postgres, resolve_redis
@@ -24,12 +26,14 @@ from servicekit.testgres.session import TestgresConfig, TestgresSession
 
 __all__ = [
     "DatabaseFactory",
+    "LocalServer",
     "Server",
     "TestgresError",
     "TestgresSession",
     "resolve_postgres",
     "resolve_redis",
     "setup",
+    "start_pgbouncer",
 ]
 
 

@@ -57,11 +57,11 @@ class LocalServer:
 
     def kill(self) -> None:
         """Stop the server at once, as a crash would, keeping its files (see :meth:`start`)."""
-        _run(self.stop_command)
+        run_checked(self.stop_command)
 
     def start(self) -> None:
         """Start the server :meth:`kill` stopped, on the same port and data."""
-        _run(self.start_command)
+        run_checked(self.start_command)
 
     def stop(self) -> None:
         if self.stop_command:
@@ -92,7 +92,7 @@ def start_postgres() -> LocalServer:
         run_as = ["runuser", "-u", "postgres", "--"]
     data = os.path.join(directory, "data")
     port = free_port()
-    _run(
+    run_checked(
         [
             *run_as,
             initdb,
@@ -114,7 +114,7 @@ def start_postgres() -> LocalServer:
     )
     log = os.path.join(directory, "server.log")
     start = [*run_as, pg_ctl, "-D", data, "-l", log, "-o", options, "-w", "-t", "30", "start"]
-    _run(start)
+    run_checked(start)
     stop = [*run_as, pg_ctl, "-D", data, "-m", "immediate", "stop"]
     return LocalServer(
         url=f"postgresql://postgres@127.0.0.1:{port}/postgres",
@@ -158,7 +158,8 @@ def start_redis() -> LocalServer:
     return server
 
 
-def _run(command: list[str]) -> None:
+def run_checked(command: list[str]) -> None:
+    """Run ``command``; a non-zero exit is a RuntimeError naming the tool and its last words."""
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()

@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from servicekit import database
 from servicekit.database.engine import _unbind_async
-from servicekit.testgres import DatabaseFactory, Server
+from servicekit.testgres import DatabaseFactory, LocalServer, Server, start_pgbouncer
 from tests.runtime.database.models import TestBase
 
 
@@ -29,6 +30,24 @@ def pg_url(db_factory: DatabaseFactory) -> Iterator[str]:
     db_factory.drop(name)
 
 
+@pytest.fixture(scope="session")
+def pgbouncer(pg_server: Server) -> Iterator[LocalServer]:
+    """A PgBouncer in transaction pooling mode in front of the test server."""
+    server = start_pgbouncer(pg_server.url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pgbouncer_url(pg_url: str, pgbouncer: LocalServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``pg_url``'s database reached through PgBouncer, with ``DB_POOLER=pgbouncer`` set."""
+    monkeypatch.setenv("DB_POOLER", "pgbouncer")
+    through = make_url(pgbouncer.url).set(
+        drivername="postgresql+psycopg", database=make_url(pg_url).database
+    )
+    return through.render_as_string(hide_password=False)
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     """URL of a fresh SQLite file with the test schema."""
@@ -39,11 +58,10 @@ def sqlite_url(tmp_path: Path) -> str:
     return url
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
+@pytest.fixture(params=["postgresql", "pgbouncer", "sqlite"])
 def any_url(request: pytest.FixtureRequest) -> str:
-    """The same test on Postgres and on SQLite."""
-    name = "pg_url" if request.param == "postgresql" else "sqlite_url"
-    return str(request.getfixturevalue(name))
+    """The same test on Postgres, on Postgres behind PgBouncer and on SQLite."""
+    return str(request.getfixturevalue(f"{request.param.replace('postgresql', 'pg')}_url"))
 
 
 @pytest.fixture(autouse=True)

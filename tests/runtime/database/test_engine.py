@@ -71,6 +71,14 @@ def test_bad_environment_value_names_the_variable(monkeypatch: pytest.MonkeyPatc
         EngineSettings.from_env()
 
 
+def test_the_pooler_is_named_not_guessed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_POOLER", " PgBouncer ")
+    assert EngineSettings.from_env().behind_pgbouncer
+    monkeypatch.setenv("DB_POOLER", "pgpool")
+    with pytest.raises(ConfigurationError, match="DB_POOLER must be one of none, pgbouncer"):
+        EngineSettings.from_env()
+
+
 def test_bind_without_url_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
     with pytest.raises(NotBoundError, match="DATABASE_URL is not set"):

@@ -235,7 +235,7 @@ def test_timestamps_are_aware_and_updated(any_url: str) -> None:
         assert again.updated_at > again.created_at
 
 
-@pytest.mark.parametrize("driver_url", ["pg_url", "sqlite_url"])
+@pytest.mark.parametrize("driver_url", ["pg_url", "pgbouncer_url", "sqlite_url"])
 async def test_async_upsert_refreshes_the_loaded_instance(
     driver_url: str, request: pytest.FixtureRequest
 ) -> None:
@@ -258,7 +258,7 @@ async def test_async_upsert_refreshes_the_loaded_instance(
     await database.async_dispose()
 
 
-@pytest.mark.parametrize("driver_url", ["pg_url", "sqlite_url"])
+@pytest.mark.parametrize("driver_url", ["pg_url", "pgbouncer_url", "sqlite_url"])
 async def test_async_repository(driver_url: str, request: pytest.FixtureRequest) -> None:
     database.async_bind(request.getfixturevalue(driver_url))
     async with database.async_db_session() as session:
