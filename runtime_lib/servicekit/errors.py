@@ -19,7 +19,8 @@ from the built-in exception that describes them (``LookupError``, ``TypeError``,
     │   ├── StaleVersionError              update/delete at a version that moved on
     │   ├── DatabaseUnavailableError       the server cannot be reached or dropped the link
     │   ├── DatabaseTimeoutError           a statement, lock or pool wait ran out of time
-    │   └── RetryableConflictError         serialization failure or deadlock: run it again
+    │   ├── RetryableConflictError         serialization failure or deadlock: run it again
+    │   └── ReadOnlySessionError           a read session (maybe on a replica) asked to write
     ├── StoreError                         servicekit.store
     │   ├── StoreConnectionError
     │   ├── StoreSerializationError        (also a TypeError)
@@ -70,6 +71,7 @@ __all__ = [
     "NotBoundError",
     "NotFoundError",
     "RateLimiterStoppedError",
+    "ReadOnlySessionError",
     "RetryableConflictError",
     "ServiceKitError",
     "StaleVersionError",
@@ -163,6 +165,10 @@ class DatabaseTimeoutError(DatabaseError):
 class RetryableConflictError(DatabaseError):
     """A serialization failure or deadlock: the server rolled the transaction back, and
     running the whole unit of work again may succeed."""
+
+
+class ReadOnlySessionError(DatabaseError):
+    """A read session (``read_session()``, possibly on a replica) was asked to write."""
 
 
 # --- servicekit.store ---------------------------------------------------------------------

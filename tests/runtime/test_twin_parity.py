@@ -67,6 +67,19 @@ TWINS = [
         database.fastapi_session,
         database.fastapi_async_session,
     ),
+    Twin("bind_replica / async_bind_replica", database.bind_replica, database.async_bind_replica),
+    Twin(
+        "dispose_replica / async_dispose_replica",
+        database.dispose_replica,
+        database.async_dispose_replica,
+    ),
+    Twin("read_session / async_read_session", database.read_session, database.async_read_session),
+    Twin(
+        "fastapi_read_session / fastapi_async_read_session",
+        database.fastapi_read_session,
+        database.fastapi_async_read_session,
+    ),
+    Twin("wal_position / async_wal_position", database.wal_position, database.async_wal_position),
     Twin(
         "testgres fixtures db_session / async_db_session",
         FIXTURES["db_session"],

@@ -78,11 +78,7 @@ def bind(url: str | URL | None = None, **overrides: Any) -> Engine:
     environment; any other keyword goes to :func:`sqlalchemy.create_engine` unchanged.
     Binding again disposes the previous engine (its pooled connections are closed).
     """
-    target = normalize_url(resolve_url(url), is_async=False)
-    settings, extra = EngineSettings.from_env().with_overrides(overrides)
-    engine = create_engine(target, **engine_kwargs(target, settings, extra))
-    install_engine_hooks(engine, target, settings)
-    install_error_translation(engine)
+    engine = create_sync_engine(resolve_url(url), overrides)
     previous: Engine | None = _engines["sync"]
     _engines["sync"] = engine
     SessionLocal.configure(bind=engine)
@@ -103,17 +99,33 @@ def async_bind(url: str | URL | None = None, **overrides: Any) -> AsyncEngine:
     Rebinding away from the old loop while it still exists cannot close anything and
     logs a warning: call :func:`async_dispose` on the old loop first.
     """
-    target = normalize_url(resolve_url(url), is_async=True)
-    settings, extra = EngineSettings.from_env().with_overrides(overrides)
-    engine = create_async_engine(target, **engine_kwargs(target, settings, extra))
-    install_engine_hooks(engine.sync_engine, target, settings)
-    install_error_translation(engine.sync_engine)
-    _remember_connection_loop(engine.sync_engine)
+    engine = create_async_engine_for(resolve_url(url), overrides)
     previous: AsyncEngine | None = _engines["async"]
     _engines["async"] = engine
     AsyncSessionLocal.configure(bind=engine)
     if previous is not None:
         _dispose_on_its_loop(previous)
+    return engine
+
+
+def create_sync_engine(url: str | URL, overrides: dict[str, Any]) -> Engine:
+    """An engine with servicekit's settings, hooks and error types (what ``bind`` binds)."""
+    target = normalize_url(url, is_async=False)
+    settings, extra = EngineSettings.from_env().with_overrides(overrides)
+    engine = create_engine(target, **engine_kwargs(target, settings, extra))
+    install_engine_hooks(engine, target, settings)
+    install_error_translation(engine)
+    return engine
+
+
+def create_async_engine_for(url: str | URL, overrides: dict[str, Any]) -> AsyncEngine:
+    """The async twin of :func:`create_sync_engine` (what ``async_bind`` binds)."""
+    target = normalize_url(url, is_async=True)
+    settings, extra = EngineSettings.from_env().with_overrides(overrides)
+    engine = create_async_engine(target, **engine_kwargs(target, settings, extra))
+    install_engine_hooks(engine.sync_engine, target, settings)
+    install_error_translation(engine.sync_engine)
+    _remember_connection_loop(engine.sync_engine)
     return engine
 
 

@@ -9,6 +9,7 @@ from servicekit.errors import (
     NotBoundError,
     NotFound,
     NotFoundError,
+    ReadOnlySessionError,
     RetryableConflictError,
     StaleVersionError,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "NotBoundError",
     "NotFound",
     "NotFoundError",
+    "ReadOnlySessionError",
     "RetryableConflictError",
     "StaleVersionError",
 ]

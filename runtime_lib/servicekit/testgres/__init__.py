@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import MetaData
 
 from servicekit.testgres._pgbouncer import start_pgbouncer
-from servicekit.testgres._processes import LocalServer
+from servicekit.testgres._processes import LocalServer, start_postgres
+from servicekit.testgres._replica import start_replica
 from servicekit.testgres.databases import DatabaseFactory
 from servicekit.testgres.errors import TestgresError
 from servicekit.testgres.servers import Server, resolve_postgres, resolve_redis
@@ -34,6 +35,8 @@ __all__ = [
     "resolve_redis",
     "setup",
     "start_pgbouncer",
+    "start_postgres",
+    "start_replica",
 ]
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import pwd
 import shutil
 import tempfile
 import time
@@ -11,7 +9,13 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from servicekit.testgres._processes import LocalServer, free_port, port_answers, run_checked
+from servicekit.testgres._processes import (
+    LocalServer,
+    free_port,
+    port_answers,
+    postgres_user_for,
+    run_checked,
+)
 
 _START_TIMEOUT_S = 10.0
 
@@ -47,12 +51,7 @@ def start_pgbouncer(postgres_url: str, *, pool_size: int = 20) -> LocalServer:
         f"logfile = {directory / 'pgbouncer.log'}\npidfile = {pidfile}\n"
     )
     (directory / "users.txt").write_text(f'"{user}" ""\n')
-    run_as: list[str] = []
-    if os.geteuid() == 0:
-        owner = pwd.getpwnam("postgres")
-        for path in (directory, *directory.iterdir()):
-            os.chown(path, owner.pw_uid, owner.pw_gid)
-        run_as = ["runuser", "-u", "postgres", "--"]
+    run_as = postgres_user_for(str(directory))
     start = [*run_as, binary, "--daemon", str(config)]
     run_checked(start)
     deadline = time.monotonic() + _START_TIMEOUT_S

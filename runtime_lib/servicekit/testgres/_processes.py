@@ -45,6 +45,20 @@ def find_postgres_bin(name: str) -> str | None:
     return candidates[-1] if candidates else None
 
 
+def postgres_user_for(directory: str) -> list[str]:
+    """The command prefix that runs a Postgres tool in ``directory``.
+
+    Postgres' tools (and PgBouncer) refuse to run as root: as root, ``directory`` and
+    everything in it is handed to the ``postgres`` user, who runs them.
+    """
+    if os.geteuid() != 0:
+        return []
+    user = pwd.getpwnam("postgres")
+    for path in (directory, *(str(p) for p in Path(directory).iterdir())):
+        os.chown(path, user.pw_uid, user.pw_gid)
+    return ["runuser", "-u", "postgres", "--"]
+
+
 @dataclass
 class LocalServer:
     """A server this process started; :meth:`stop` stops it and removes its files."""
@@ -85,11 +99,7 @@ def start_postgres() -> LocalServer:
     if initdb is None or pg_ctl is None:
         raise FileNotFoundError("initdb/pg_ctl not found (install Debian's postgresql)")
     directory = tempfile.mkdtemp(prefix="testgres-pg-")
-    run_as: list[str] = []
-    if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
-        os.chown(directory, user.pw_uid, user.pw_gid)
-        run_as = ["runuser", "-u", "postgres", "--"]
+    run_as = postgres_user_for(directory)
     data = os.path.join(directory, "data")
     port = free_port()
     run_checked(
