@@ -4,13 +4,14 @@ Catch :class:`ServiceKitError` to handle the whole family, a branch (``StoreErro
 ``StreamsError``, ...) to handle one concern, or :class:`ConfigurationError` for setup
 mistakes (a missing ``DATABASE_URL``, a client used before it was initialized): those
 are programming errors and fail-open code never swallows them. Some classes also derive
-from the built-in exception that describes them (``LookupError``, ``TypeError``,
-``ValueError``), so generic handlers keep working::
+from the built-in exception that describes them (``LookupError``, ``RuntimeError``,
+``TypeError``, ``ValueError``), so generic handlers keep working, including those written
+for the seed libraries services migrate from (``docs/migrating.md``)::
 
     ServiceKitError
     ├── ConfigurationError
-    │   ├── CacheNotInitializedError       servicekit.cache
-    │   ├── HttpClientNotInitializedError  servicekit.http_client
+    │   ├── CacheNotInitializedError       servicekit.cache (also a RuntimeError)
+    │   ├── HttpClientNotInitializedError  servicekit.http_client (also a RuntimeError)
     │   ├── NotBoundError                  servicekit.database (also a DatabaseError)
     │   └── StreamsConfigurationError      servicekit.streams (also a StreamsError)
     ├── DatabaseError                      servicekit.database
@@ -34,7 +35,7 @@ from the built-in exception that describes them (``LookupError``, ``TypeError``,
     │   ├── MaxRetriesExceededError
     │   └── NonRetryableError
     ├── RateLimiterStoppedError            servicekit.rate_limit
-    └── TestgresError                      servicekit.testgres
+    └── TestgresError                      servicekit.testgres (also a RuntimeError)
 
 Every class is defined here and re-exported by the module that raises it, so
 ``from servicekit.store import StoreError`` and ``from servicekit.errors import
@@ -97,12 +98,19 @@ class ConfigurationError(ServiceKitError):
 # --- servicekit.cache, servicekit.http_client ---------------------------------------------
 
 
-class CacheNotInitializedError(ConfigurationError):
-    """A ``redis_*`` cache function was called before ``redis_init()`` (or after close)."""
+class CacheNotInitializedError(ConfigurationError, RuntimeError):
+    """A ``redis_*`` cache function was called before ``redis_init()`` (or after close).
+
+    Also a ``RuntimeError``: what serpens' cache raised for the same mistake, so
+    ``except RuntimeError`` written for it still applies.
+    """
 
 
-class HttpClientNotInitializedError(ConfigurationError):
-    """The shared HTTP client was requested before ``init_client()`` on this event loop."""
+class HttpClientNotInitializedError(ConfigurationError, RuntimeError):
+    """The shared HTTP client was requested before ``init_client()`` on this event loop.
+
+    Also a ``RuntimeError``, like its twin :class:`CacheNotInitializedError`.
+    """
 
 
 # --- servicekit.database ------------------------------------------------------------------
@@ -238,8 +246,12 @@ class RateLimiterStoppedError(ServiceKitError):
     """``RateLimiter.acquire`` was waiting (or called) while the limiter was stopped."""
 
 
-class TestgresError(ServiceKitError):
-    """No usable server could be found or started; the message lists what was tried."""
+class TestgresError(ServiceKitError, RuntimeError):
+    """No usable server could be found or started; the message lists what was tried.
+
+    Also a ``RuntimeError``: what serpens' testgres raised when its container did not
+    come up.
+    """
 
     __test__ = False  # not a test class, whatever pytest's name heuristics say
 

@@ -98,6 +98,15 @@ async def test_lifecycle_errors_are_clear() -> None:
     await http_client.close_client()  # closing twice is harmless
 
 
+async def test_a_closed_client_raises_runtime_error(server_url: str) -> None:
+    """Like its cache twin (serpens raised RuntimeError there), the error is a RuntimeError."""
+    client = await http_client.init_client(base_url=server_url)
+    assert (await client.get("/")).status_code == 200
+    await http_client.close_client()
+    with pytest.raises(RuntimeError, match="init_client"):
+        await http_client.get_client()
+
+
 def test_each_event_loop_gets_its_own_client() -> None:
     async def make() -> httpx.AsyncClient:
         client = await http_client.init_client()

@@ -275,6 +275,27 @@ async def test_using_the_cache_before_init_raises() -> None:
         await f()
 
 
+async def test_a_closed_cache_raises_runtime_error_as_serpens_did() -> None:
+    """serpens' cache raised RuntimeError when used before redis_init(); handlers written
+    for it still catch the servicekit error."""
+    await cache.redis_set("seed", {"n": 1})
+    assert await cache.redis_get("seed") == {"n": 1}  # the shared Redis answers
+    await cache.redis_close()
+
+    @cache.redis_cached("seed-fn")
+    async def f() -> int:
+        return 1
+
+    with pytest.raises(RuntimeError, match="redis_init"):
+        await cache.redis_get("seed")
+    with pytest.raises(RuntimeError):
+        await cache.redis_set("seed", 2)
+    with pytest.raises(RuntimeError):
+        await cache.redis_cached_get_or_set("seed", 60, f)
+    with pytest.raises(RuntimeError):
+        await f()
+
+
 async def test_init_without_a_url_is_a_configuration_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -85,6 +85,15 @@ def test_nothing_works_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
     assert "testcontainers: no Docker engine answered at tcp://127.0.0.1:" in message
 
 
+@pytest.mark.usefixtures("no_env")
+def test_nothing_works_is_a_runtime_error_as_in_serpens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """serpens' testgres raised RuntimeError when its server did not come up; a conftest
+    that catches that (to skip, say) keeps working."""
+    monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{free_port()}")
+    with pytest.raises(RuntimeError, match="could not provide a Redis server"):
+        resolve_redis(probe_port=free_port(), allow_start=False)
+
+
 @pytest.fixture
 def pretend_docker_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """$DOCKER_HOST at a listener that answers every request with a bare ``200 OK``: enough
