@@ -397,7 +397,7 @@ def add_consumer(
     ] = None,
     claim_min_idle_ms: Annotated[
         int | None,
-        typer.Option(help="Idle time before another consumer takes a message over."),
+        typer.Option(help="Idle time before a crashed consumer's message is taken over (ms)."),
     ] = None,
     start: Annotated[
         str | None, typer.Option(help="Where a new group starts: beginning or latest.")

@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 DEAD_LETTER_SUFFIX = ":dead"
-_DEADLINE_KEYS = ("claim_min_idle_ms", "timeout", "retries", "backoff")
+_DEADLINE_KEYS = ("timeout", "retries", "backoff")
 
 # manifest key -> the router's keyword, for the settings written only when given.
 _ROUTER_KEYWORDS = {
@@ -146,7 +146,7 @@ def check_consumer_settings(consumer: Consumer, stream: str) -> None:
         handler.__qualname__ = "with these timeout, retries and backoff"
         router.on("*")(handler)  # as each generated handler is: the router's defaults
     except streams.StreamsConfigurationError as exc:
-        # Point at the key the user wrote: the idle time, else what makes a handler long.
+        # Point at the first key the user wrote of those that make up a handler's deadline.
         given = [key for key in _DEADLINE_KEYS if key in consumer.model_fields_set]
         where = tuple(given[:1])
         raise LocatedError(where, f"the stream router refuses these settings: {exc}") from None

@@ -3,17 +3,15 @@
 A batch is handled either one entry after the other (``ordered``, and any batch of one)
 or with each entry in a task of its own; both ways go through
 :meth:`Dispatcher._one_by_one`, so the dead-letter decision, the handler lookup, the
-handler's deadline and retries, the correlation context, renewal and the settling of
-failures exist once.
+handler's deadline and retries, the correlation context and the settling of failures
+exist once. The entries being handled keep their owner through :mod:`._lease`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from datetime import UTC, datetime
-from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
@@ -27,7 +25,7 @@ from servicekit.streams.errors import DeserializationError, NonRetryableError
 from servicekit.streams.serialization import decode_entries, field_mapping
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
     from servicekit.streams._handlers import Handler
     from servicekit.streams._registry import HandlerRegistry
@@ -47,53 +45,36 @@ async def _run_alone(handler: Handler, event: BaseEvent) -> StreamsError | None:
 
 class Dispatcher:
     """Runs the handlers of the entries a router read or claimed, and acknowledges or
-    dead-letters each entry accordingly.
-
-    ``waiting`` gives the ids of entries delivered to this consumer that wait for the
-    batch being handled (a read that ran ahead); they are renewed with the batch.
-    """
+    dead-letters each entry accordingly."""
 
     def __init__(
-        self,
-        settings: RouterSettings,
-        handlers: HandlerRegistry,
-        events: EventRegistry,
-        waiting: Callable[[], list[Any]],
+        self, settings: RouterSettings, handlers: HandlerRegistry, events: EventRegistry
     ) -> None:
         self._settings = settings
         self._handlers = handlers
         self._events = events
-        self._waiting = waiting
         self.inflight: set[Any] = set()
         """Ids of the entries delivered to this consumer and not handled yet; claiming
-        skips them. Readers add what they read; a batch's ids leave once it is handled."""
+        skips them and the lease refreshes them. Readers add what they read; a batch's ids
+        leave once it is handled."""
 
     async def handle_batch(
         self,
         entries: Sequence[Any],
         deliveries: dict[Any, int] | None,
         deadline: Deadline,
-        since: float | None = None,
     ) -> list[Any]:
         """Handle ``(id, fields)`` entries; return the ids to acknowledge.
 
         ``deliveries`` (redelivered entries only) maps ids to delivery counts. ``deadline``
-        belongs to the calling task. ``since`` is when the entries were delivered at the
-        latest (by default: now); the time they waited before being handled counts toward
-        their idle time.
+        belongs to the calling task.
         """
         ids = [message_id for message_id, _ in entries]
-        since = monotonic() if since is None else since
-        limit = self._settings.claim_min_idle_ms / 1000
         self.inflight.update(ids)
         try:
             if self._settings.ordered or len(entries) == 1:
-                outcomes = await self._one_by_one(entries, ids, deliveries, deadline, since, limit)
+                outcomes = await self._one_by_one(entries, deliveries, deadline)
             else:
-                # All entries start now and each ends within the slowest handler's worst
-                # case, so one check covers the batch.
-                if monotonic() - since + self._handlers.max_worst_case >= limit:
-                    await self._renew(ids)
                 outcomes = await asyncio.gather(*(self._alone(e, deliveries) for e in entries))
             return [mid for mid, ok in zip(ids, outcomes, strict=True) if ok]
         finally:
@@ -119,36 +100,24 @@ class Dispatcher:
             )
 
     async def _alone(self, entry: Sequence[Any], deliveries: dict[Any, int] | None) -> bool:
-        """Handle one entry of a concurrent batch in its own task (the batch is renewed
-        as a whole beforehand); True to acknowledge it."""
+        """Handle one entry of a concurrent batch in its own task; True to acknowledge it."""
         with Deadline() as deadline:
-            (outcome,) = await self._one_by_one(
-                [entry], [entry[0]], deliveries, deadline, monotonic(), math.inf
-            )
+            (outcome,) = await self._one_by_one([entry], deliveries, deadline)
         return outcome
 
     async def _one_by_one(
         self,
         entries: Sequence[Any],
-        ids: list[Any],
         deliveries: dict[Any, int] | None,
         deadline: Deadline,
-        since: float,
-        limit: float,
     ) -> list[bool]:
         """Handle entries one after the other in this task; True for each to acknowledge.
 
-        The handlers of one entry run concurrently. ``limit`` is the idle time (seconds)
-        the entries ``ids`` must be renewed before reaching (inf: the caller saw to it).
+        The handlers of one entry run concurrently.
         """
-        # Entries are handled one after the other, so the last one waits for all before
-        # it. Its idle time (what XAUTOCLAIM looks at) grows meanwhile; before a handler
-        # could push the batch past claim_min_idle_ms, the batch's entries are re-claimed
-        # by this consumer (XCLAIM JUSTID), which resets their idle time without counting
-        # a delivery. Short handlers never pay for this.
         # This is the hot path: an entry whose only handler succeeds costs a lookup, a
         # context switch and an attempt under the task's shared deadline, nothing more.
-        renewed_at = since
+        # (However long the batch takes, its entries stay this consumer's: see _lease.)
         outcomes: list[bool] = []
         outcome = outcomes.append
         match = self._handlers.match
@@ -163,13 +132,10 @@ class Dispatcher:
                         outcome(await self._dead_letter(message_id, fields, *dead))
                         continue
                     assert not isinstance(event, DeserializationError)
-                handlers, worst_case = match(event)
+                handlers = match(event)
                 if not handlers:
                     outcome(True)  # nobody is interested: the entry is done
                     continue
-                if monotonic() - renewed_at + worst_case >= limit:
-                    scope.leave()
-                    renewed_at = await self._renew(ids)
                 scope.enter(event)
                 errors: Sequence[StreamsError | None]
                 if len(handlers) == 1:
@@ -185,21 +151,6 @@ class Dispatcher:
         finally:
             scope.close()
         return outcomes
-
-    async def _renew(self, ids: list[Any]) -> float:
-        """Reset the idle time of in-flight entries; returns when (monotonic clock)."""
-        # Entries of a read that ran ahead and has completed are waiting too: renew them
-        # with the batch. (A read still in flight delivers after this renewal, so its
-        # entries are younger than the batch's.)
-        ids = ids + self._waiting()
-        settings = self._settings
-        try:
-            await settings.redis.xclaim(
-                settings.stream, settings.group, settings.consumer, 0, ids, justid=True
-            )
-        except RedisError as exc:
-            logger.warning("renewing %d in-flight entries failed: %s", len(ids), exc)
-        return monotonic()
 
     async def _delivery_counts(self, entries: Sequence[Any]) -> dict[Any, int]:
         settings = self._settings

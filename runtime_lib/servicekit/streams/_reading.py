@@ -6,7 +6,6 @@ import asyncio
 import functools
 import logging
 from dataclasses import dataclass
-from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
@@ -31,12 +30,11 @@ _RETRY_DELAY = exponential(initial=0.1, max_delay=5.0, jitter=False)
 
 @dataclass(frozen=True, slots=True)
 class _Read:
-    """A read in flight: its task, the acknowledgements it carries, when it was started,
-    and a future done once its command is on the socket (or it ended without sending)."""
+    """A read in flight: its task, the acknowledgements it carries, and a future done once
+    its command is on the socket (or it ended without sending)."""
 
     task: asyncio.Future[Any]
     acks: list[Any]
-    sent_at: float
     sent: asyncio.Future[None]
 
 
@@ -70,6 +68,10 @@ class Reader:
         self._stop = stop
         self.task: asyncio.Future[Any] | None = None
         """The read in flight, if any."""
+        self.acknowledging: set[Any] = set()
+        """Ids of handled entries whose acknowledgement waits for a read to carry it, or
+        is on its way with one. Until it arrives they are still this consumer's, and a
+        read may take block_ms: the lease keeps them."""
         stream, group = settings.stream.encode(), settings.group.encode()
         self._stream_group = (stream, group)
         self._read_command = command(
@@ -77,14 +79,6 @@ class Reader:
             b"COUNT", b"%d" % settings.batch_size, b"BLOCK", b"%d" % settings.block_ms,
             b"STREAMS", stream, b">",
         )  # fmt: skip
-
-    def waiting(self) -> list[Any]:
-        """Ids of the entries a read ahead has delivered, which wait for the batch being
-        handled."""
-        ahead = self.task
-        if ahead is not None and ahead.done() and not ahead.cancelled() and not ahead.exception():
-            return [message_id for message_id, _ in ahead.result()]
-        return []
 
     def interrupt(self) -> None:
         """Cancel the read in flight. Entries the server delivered to it stay pending and
@@ -130,7 +124,10 @@ class Reader:
                 # pending under this consumer and is claimed later.
                 ahead.cancel()
                 self.task = None
-            await self._dispatcher.ack(queued)
+            try:
+                await self._dispatcher.ack(queued)
+            finally:
+                self.acknowledging.clear()
 
     def _start_read(self, queued: list[Any]) -> _Read:
         acks = queued[:]
@@ -138,7 +135,7 @@ class Reader:
         sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         task = asyncio.ensure_future(self._read(acks, sent))
         task.add_done_callback(functools.partial(_mark_sent, sent))
-        return _Read(task, acks, monotonic(), sent)
+        return _Read(task, acks, sent)
 
     async def _read(self, acks: list[Any], sent: asyncio.Future[None]) -> list[Any]:
         packed = self._read_command
@@ -196,7 +193,7 @@ class Reader:
             finally:
                 self.task = None
             failures = 0
-            sent_at = read.sent_at
+            self.acknowledging.difference_update(read.acks)
             # Entries already delivered to this consumer are handled even when stopping.
             read = None if stop.requested else self._start_read(queued)
             if read is not None:
@@ -211,8 +208,9 @@ class Reader:
                     # only after the batch, and its whole round trip be waited for.
                     await read.sent
                 if entries:
-                    handled = await self._dispatcher.handle_batch(entries, None, deadline, sent_at)
+                    handled = await self._dispatcher.handle_batch(entries, None, deadline)
                     queued.extend(handled)
+                    self.acknowledging.update(handled)
             except BaseException:
                 if read is not None:
                     # Leaving: run() cancels the read ahead, which may not have delivered

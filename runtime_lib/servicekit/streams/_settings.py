@@ -7,6 +7,7 @@ need them, as the router itself did.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Protocol
 
 from servicekit.streams.errors import StreamsConfigurationError
@@ -40,17 +41,18 @@ class RouterSettings(Protocol):
     async def ensure_group(self) -> None: ...
 
 
-def check_deadline(seconds: float, what: str, claim_min_idle_ms: int) -> None:
-    """Reject a deadline (``seconds`` a message may spend in ``what``) that does not fit
-    in ``claim_min_idle_ms``.
+def check_deadline(seconds: float, what: str) -> None:
+    """Reject a deadline (``seconds`` a message may spend in ``what``) that never comes.
 
-    A message whose handler is still running must not look abandoned: if it could stay
-    unacknowledged longer than claim_min_idle_ms, another consumer would claim it and run
-    it a second time while the first run is still going.
+    While a handler runs, its consumer keeps the message from the other consumers however
+    long that takes (see :mod:`._lease`). The deadline is what ends it: a handler that
+    hangs times out, its retries run out, and the message is acknowledged, dead-lettered
+    or left for another delivery. Without one, a hung handler would keep its message for
+    ever.
     """
-    if seconds * 1000 >= claim_min_idle_ms:
+    if not math.isfinite(seconds) or seconds <= 0:
         raise StreamsConfigurationError(
-            f"{what} allows {seconds:g}s per message, not less than "
-            f"claim_min_idle_ms={claim_min_idle_ms}: a live handler would be "
-            "claimed by another consumer; raise claim_min_idle_ms or lower the timeout"
+            f"{what} allows {seconds:g}s per message: a deadline must be finite and "
+            "positive, or a handler that hangs would keep its message from every "
+            "consumer for ever"
         )

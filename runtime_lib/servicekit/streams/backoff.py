@@ -2,7 +2,7 @@
 
 A strategy maps the retry number (1 for the first retry) to a delay in seconds. It also
 reports the largest delay it can return, so the router can prove that a handler with all
-its retries still finishes before another consumer may claim the message.
+its retries has a deadline: it finishes, and its consumer lets go of the message.
 """
 
 from __future__ import annotations

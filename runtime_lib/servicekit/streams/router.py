@@ -6,7 +6,8 @@ is handled again. Handlers should be idempotent (see :func:`servicekit.kv.alread
 
 :class:`EventRouter` holds the options and runs the lifecycle; the work is done by its
 parts: handlers are kept by :mod:`._registry`, new entries read by :mod:`._reading`,
-abandoned ones claimed by :mod:`._claiming`, and every entry handled by :mod:`._dispatch`.
+abandoned ones claimed by :mod:`._claiming`, every entry handled by :mod:`._dispatch`,
+and the entries it holds kept from other consumers by :mod:`._lease`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from servicekit.streams._client import ClientSlot
 from servicekit.streams._dedupe import once_per_event
 from servicekit.streams._dispatch import Dispatcher
 from servicekit.streams._handlers import Deadline, Handler, event_classes
+from servicekit.streams._lease import Lease
 from servicekit.streams._lifecycle import Stop
 from servicekit.streams._reading import Reader
 from servicekit.streams._registry import HandlerRegistry
@@ -54,12 +56,14 @@ class EventRouter(ClientSlot):
     """Reads a stream with a consumer group and dispatches events to handlers.
 
     See ``docs/runtime/streams.md`` for every option. In short: ``claim_min_idle_ms`` is
-    how long a message may sit unacknowledged before another consumer claims it (every
-    handler's worst case must fit in it, checked at registration), ``claim_interval`` how
-    often (seconds) to look for such messages (default: half of ``claim_min_idle_ms``,
-    between 50 ms and 30 s), ``max_deliveries`` how many deliveries a message gets before
-    it is dead-lettered. ``dedupe_ttl`` (seconds) makes every handler skip an event id
-    it handled within that time (see :mod:`._dedupe`).
+    how long a message of a dead consumer sits unacknowledged before another consumer
+    claims it (a live consumer refreshes the messages it handles every third of it, so a
+    long handler keeps its message; every handler needs a finite worst case, checked at
+    registration), ``claim_interval`` how often (seconds) to look for such messages
+    (default: half of ``claim_min_idle_ms``, between 50 ms and 30 s), ``max_deliveries``
+    how many deliveries a message gets before it is dead-lettered. ``dedupe_ttl``
+    (seconds) makes every handler skip an event id it handled within that time (see
+    :mod:`._dedupe`).
     """
 
     _supply_hint = "pass redis= to the router or to start()"
@@ -113,16 +117,13 @@ class EventRouter(ClientSlot):
         self.dlq_maxlen = dlq_maxlen
         self.ordered = ordered
         self.dedupe_ttl = dedupe_ttl
-        check_deadline(handler_timeout, "handler_timeout", claim_min_idle_ms)
+        check_deadline(handler_timeout, "handler_timeout")
         self._handlers = HandlerRegistry()
         self._stop = Stop()
-
-        def waiting() -> list[Any]:  # late bound: the reader needs the dispatcher first
-            return self._reader.waiting()
-
-        self._dispatcher = Dispatcher(self, self._handlers, registry, waiting)
+        self._dispatcher = Dispatcher(self, self._handlers, registry)
         self._reader = Reader(self, self._dispatcher, self._stop)
         self._claimer = Claimer(self, self._dispatcher, self._stop)
+        self._lease = Lease(self, self._held)
         self._running = False
         self._stopped: asyncio.Event | None = None
 
@@ -166,7 +167,7 @@ class EventRouter(ClientSlot):
                 backoff=backoff or self.default_backoff,
                 retryable=(Exception,) if retryable_exceptions is None else retryable_exceptions,
             )
-            self._handlers.add(handler, claim_min_idle_ms=self.claim_min_idle_ms)
+            self._handlers.add(handler)
             return func
 
         return register
@@ -183,6 +184,11 @@ class EventRouter(ClientSlot):
 
     # -- lifecycle -----------------------------------------------------------------------
 
+    def _held(self) -> set[Any]:
+        """Ids of the entries this consumer holds: not handled yet, or handled and not
+        acknowledged yet (the lease keeps them)."""
+        return self._dispatcher.inflight | self._reader.acknowledging
+
     async def start(self, redis: Redis | None = None) -> None:
         """Consume until :meth:`stop` is called (or this task is cancelled)."""
         if redis is not None:
@@ -196,6 +202,7 @@ class EventRouter(ClientSlot):
         try:
             await self.ensure_group()
             claimer = asyncio.create_task(self._claimer.run(), name=f"claim:{self.stream}")
+            lease = asyncio.create_task(self._lease.run(), name=f"lease:{self.stream}")
             try:
                 with Deadline() as deadline:
                     await self._reader.drain_own_backlog(deadline)
@@ -205,7 +212,13 @@ class EventRouter(ClientSlot):
                 raise
             finally:
                 self._stop.request()
-                await asyncio.wait([claimer])
+                try:
+                    await asyncio.wait([claimer])
+                finally:
+                    # Only now is nothing handled any more: handlers that finish after a
+                    # stop request keep their entries until here.
+                    lease.cancel()
+                    await asyncio.wait([lease])
         finally:
             self._running = False
             self._stopped.set()

@@ -449,6 +449,19 @@ def test_consumer_settings_become_router_arguments() -> None:
     ]
 
 
+def test_consumer_handlers_may_take_longer_than_claim_min_idle() -> None:
+    # The router keeps a running handler's message from other consumers, so only a
+    # deadline is required, not one below claim_min_idle_ms.
+    manifest = ManifestDocument(
+        "manifest_version: 1\nservice: shop\npackage: shop\nconsumers:\n"
+        "  - {group: billing, handles: ['*'], timeout: 120, retries: 5,"
+        " backoff: {initial: 10, max: 30}, claim_min_idle_ms: 1000}\n"
+    ).validate()
+    (billing,) = manifest.to_answers()["consumers"]
+    assert "handler_timeout=120.0" in billing["router_args"]
+    assert "claim_min_idle_ms=1000" in billing["router_args"]
+
+
 def test_cached_lookups() -> None:
     manifest = ManifestDocument(
         "manifest_version: 1\nservice: shop\npackage: shop\nentities:\n"

@@ -528,29 +528,6 @@ CASES: list[tuple[str, str | None, str, str]] = [
         ),
     ),
     (
-        "consumer_timeout_beyond_claim",
-        "  - {group: fulfillment, handles: [OrderPlaced, order.*]}",
-        "  - {group: fulfillment, handles: [OrderPlaced, order.*], timeout: 120}",
-        (
-            "service.yaml:20:68: consumers[0].timeout: the stream router refuses these "
-            "settings: handler_timeout allows 120s per message, not less than "
-            "claim_min_idle_ms=60000: a live handler would be claimed by another consumer; "
-            "raise claim_min_idle_ms or lower the timeout"
-        ),
-    ),
-    (
-        "consumer_retries_beyond_claim",
-        "  - {group: fulfillment, handles: [OrderPlaced, order.*]}",
-        "  - {group: fulfillment, handles: [OrderPlaced, order.*], retries: 5,"
-        " backoff: {initial: 10, max: 30}}",
-        (
-            "service.yaml:20:68: consumers[0].retries: the stream router refuses these "
-            "settings: handler with these timeout, retries and backoff allows 320s per "
-            "message, not less than claim_min_idle_ms=60000: a live handler would be claimed "
-            "by another consumer; raise claim_min_idle_ms or lower the timeout"
-        ),
-    ),
-    (
         "consumer_max_deliveries_zero",
         "  - {group: fulfillment, handles: [OrderPlaced, order.*]}",
         "  - {group: fulfillment, handles: [OrderPlaced, order.*], max_deliveries: 0}",

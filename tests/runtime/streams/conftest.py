@@ -9,12 +9,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio
 
 from servicekit.streams import EventRouter
+
+# On the PYTHONPATH of consumers a test runs in a process of its own (to SIGKILL them).
+RUNTIME_LIB = Path(__file__).resolve().parents[3] / "runtime_lib"
 
 
 class Names:

@@ -7,17 +7,15 @@ import signal
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import redis.asyncio
 
 from servicekit.streams import BaseEvent, EventEmitter, EventRouter
 
-from .conftest import Names, pending_count, running, wait_for
+from .conftest import RUNTIME_LIB, Names, pending_count, running, wait_for
 
 N = 40
-RUNTIME_LIB = Path(__file__).resolve().parents[3] / "runtime_lib"
 
 # The doomed consumer: reads everything in one batch and handles it slowly, so when it is
 # killed it holds every entry it read in the group's pending list.
