@@ -109,10 +109,15 @@ def install_engine_hooks(engine: Engine, url: URL, settings: EngineSettings) -> 
 def _install_timeouts_per_transaction(engine: Engine, settings: EngineSettings) -> None:
     # One statement at the start of every transaction (a round trip): set_config(...,
     # true) is SET LOCAL, so the values end with the transaction and never leak to the
-    # next client PgBouncer gives this backend to.
+    # next client PgBouncer gives this backend to. A timeout of 0 is left to the server
+    # (a role's or database's setting): with all three at 0 there is no extra round trip.
     assignments = ", ".join(
-        f"set_config('{name}', '{value}', true)" for name, value in settings.timeouts().items()
+        f"set_config('{name}', '{value}', true)"
+        for name, value in settings.timeouts().items()
+        if value != "0"
     )
+    if not assignments:
+        return
     statement = f"SELECT {assignments}"
 
     @event.listens_for(engine, "begin")

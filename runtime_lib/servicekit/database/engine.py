@@ -78,7 +78,7 @@ def bind(url: str | URL | None = None, **overrides: Any) -> Engine:
     environment; any other keyword goes to :func:`sqlalchemy.create_engine` unchanged.
     Binding again disposes the previous engine (its pooled connections are closed).
     """
-    engine = create_sync_engine(resolve_url(url), overrides)
+    engine = build_engine(resolve_url(url), overrides)
     previous: Engine | None = _engines["sync"]
     _engines["sync"] = engine
     SessionLocal.configure(bind=engine)
@@ -99,7 +99,7 @@ def async_bind(url: str | URL | None = None, **overrides: Any) -> AsyncEngine:
     Rebinding away from the old loop while it still exists cannot close anything and
     logs a warning: call :func:`async_dispose` on the old loop first.
     """
-    engine = create_async_engine_for(resolve_url(url), overrides)
+    engine = build_async_engine(resolve_url(url), overrides)
     previous: AsyncEngine | None = _engines["async"]
     _engines["async"] = engine
     AsyncSessionLocal.configure(bind=engine)
@@ -108,7 +108,7 @@ def async_bind(url: str | URL | None = None, **overrides: Any) -> AsyncEngine:
     return engine
 
 
-def create_sync_engine(url: str | URL, overrides: dict[str, Any]) -> Engine:
+def build_engine(url: str | URL, overrides: dict[str, Any]) -> Engine:
     """An engine with servicekit's settings, hooks and error types (what ``bind`` binds)."""
     target = normalize_url(url, is_async=False)
     settings, extra = EngineSettings.from_env().with_overrides(overrides)
@@ -118,8 +118,8 @@ def create_sync_engine(url: str | URL, overrides: dict[str, Any]) -> Engine:
     return engine
 
 
-def create_async_engine_for(url: str | URL, overrides: dict[str, Any]) -> AsyncEngine:
-    """The async twin of :func:`create_sync_engine` (what ``async_bind`` binds)."""
+def build_async_engine(url: str | URL, overrides: dict[str, Any]) -> AsyncEngine:
+    """The async twin of :func:`build_engine` (what ``async_bind`` binds)."""
     target = normalize_url(url, is_async=True)
     settings, extra = EngineSettings.from_env().with_overrides(overrides)
     engine = create_async_engine(target, **engine_kwargs(target, settings, extra))

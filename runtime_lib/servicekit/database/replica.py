@@ -62,7 +62,7 @@ def bind_replica(url: str | URL | None = None, **overrides: Any) -> Engine | Non
     dispose_replica()
     if target is None:
         return None
-    engine = primary.create_sync_engine(target, overrides)
+    engine = primary.build_engine(target, overrides)
     _replicas["sync"] = engine
     return engine
 
@@ -80,7 +80,7 @@ def async_bind_replica(url: str | URL | None = None, **overrides: Any) -> AsyncE
         primary._dispose_on_its_loop(previous)
     if target is None:
         return None
-    engine = primary.create_async_engine_for(target, overrides)
+    engine = primary.build_async_engine(target, overrides)
     _replicas["async"] = engine
     return engine
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
 from servicekit import database
@@ -90,6 +90,21 @@ def test_the_timeouts_end_with_each_transaction(pgbouncer_url: str) -> None:
         with psycopg.connect(plain, autocommit=True, prepare_threshold=None) as other:
             row = other.execute("SHOW statement_timeout").fetchone()
             assert row == ("0",)
+
+
+def test_timeouts_left_to_the_server_cost_no_round_trip(pg_url: str, pgbouncer_url: str) -> None:
+    """With the three timeouts at 0 nothing is sent: the database's (or role's) apply."""
+    with psycopg.connect(pg_url.replace("+psycopg", ""), autocommit=True) as admin:
+        name = admin.info.dbname
+        admin.execute(f"ALTER DATABASE \"{name}\" SET statement_timeout = '3s'")
+    engine = database.bind(
+        pgbouncer_url, statement_timeout_ms=0, lock_timeout_ms=0, idle_in_tx_timeout_ms=0
+    )
+    sent: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
+    with database.db_session() as session:
+        assert session.execute(text("SHOW statement_timeout")).scalar_one() == "3s"
+    assert sent == ["SHOW statement_timeout"]
 
 
 @pytest.mark.parametrize("driver", ["psycopg", "asyncpg"])
