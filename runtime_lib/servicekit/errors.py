@@ -34,6 +34,10 @@ for the seed libraries services migrate from (``docs/migrating.md``)::
     │   ├── HandlerTimeoutError
     │   ├── MaxRetriesExceededError
     │   └── NonRetryableError
+    ├── IdempotencyError                   servicekit.kv
+    │   ├── IdempotencyInProgressError     another caller is running it (409, Retry-After)
+    │   ├── IdempotencyKeyReusedError      the key came back with another payload (422)
+    │   └── IdempotencyLeaseLostError      the holder's lease lapsed; its result is not kept
     ├── RateLimiterStoppedError            servicekit.rate_limit
     └── TestgresError                      servicekit.testgres (also a RuntimeError)
 
@@ -67,6 +71,10 @@ __all__ = [
     "EmitError",
     "HandlerTimeoutError",
     "HttpClientNotInitializedError",
+    "IdempotencyError",
+    "IdempotencyInProgressError",
+    "IdempotencyKeyReusedError",
+    "IdempotencyLeaseLostError",
     "MaxRetriesExceededError",
     "NonRetryableError",
     "NotBoundError",
@@ -237,6 +245,57 @@ class NonRetryableError(StreamsError):
 
     Handlers may raise it themselves to dead-letter a message at once.
     """
+
+
+# --- servicekit.kv -----------------------------------------------------------------------
+
+
+class IdempotencyError(ServiceKitError):
+    """Base of the errors :func:`servicekit.kv.idempotent_execute` raises on purpose."""
+
+
+class IdempotencyInProgressError(IdempotencyError):
+    """Another caller holds this idempotency key and is still running the operation.
+
+    Nothing was run. ``retry_after`` is the whole seconds (at least 1) until the holder's
+    current lease ends: by then it has finished, renewed its lease or lost it. Services
+    answer 409 with a ``Retry-After`` header.
+    """
+
+    def __init__(self, key: str, retry_after: int) -> None:
+        self.key = key
+        self.retry_after = retry_after
+        super().__init__(
+            f"idempotency key {key!r} is in use by a request still running; retry in {retry_after}s"
+        )
+
+
+class IdempotencyKeyReusedError(IdempotencyError):
+    """The idempotency key was first used with a different payload (fingerprint).
+
+    Nothing was run or replayed: the key names another request. Services answer 422.
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"idempotency key {key!r} was used with a different payload")
+
+
+class IdempotencyLeaseLostError(IdempotencyError):
+    """The operation ran, but its lease had lapsed, so its result was not recorded.
+
+    The holder could not renew its lease in time (a blocked event loop, Redis out of
+    reach) and another caller may have claimed the key since: its result is the one kept.
+    ``body`` is what this run computed, for the caller to log or reconcile.
+    """
+
+    def __init__(self, key: str, body: Any) -> None:
+        self.key = key
+        self.body = body
+        super().__init__(
+            f"idempotency key {key!r}: the lease lapsed while the operation ran, "
+            "so its result was not recorded"
+        )
 
 
 # --- servicekit.rate_limit, servicekit.testgres ---------------------------------------------

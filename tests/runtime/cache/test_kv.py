@@ -1,4 +1,7 @@
-"""KV primitives on the shared Redis: stampede guard, idempotency, de-dup, rate limit."""
+"""KV primitives on the shared Redis: stampede guard, de-dup, rate limit.
+
+Idempotency keys have their own file, test_idempotency.py.
+"""
 
 from __future__ import annotations
 
@@ -98,55 +101,6 @@ async def test_guarded_get_works_with_decoded_responses(redis_url: str, key_pref
     finally:
         await client.delete(f"{key_prefix}:d")
         await client.aclose()
-
-
-async def test_idempotent_execute_replays_the_first_result(
-    raw_redis: redis.asyncio.Redis, key_prefix: str
-) -> None:
-    runs = 0
-
-    async def create_order() -> dict[str, object]:
-        nonlocal runs
-        runs += 1
-        return {"order": runs}
-
-    first = await kv.idempotent_execute(
-        raw_redis, key="req-1", compute=create_order, status_code=201, namespace=key_prefix
-    )
-    replay = await kv.idempotent_execute(
-        raw_redis, key="req-1", compute=create_order, status_code=201, namespace=key_prefix
-    )
-    other = await kv.idempotent_execute(
-        raw_redis, key="req-2", compute=create_order, namespace=key_prefix
-    )
-
-    assert first == ({"order": 1}, 201, False)
-    assert replay == ({"order": 1}, 201, True)
-    assert other == ({"order": 2}, 200, False)
-    assert runs == 2
-
-
-async def test_concurrent_idempotent_requests_run_once(
-    raw_redis: redis.asyncio.Redis, key_prefix: str
-) -> None:
-    runs = 0
-
-    async def charge() -> str:
-        nonlocal runs
-        runs += 1
-        await asyncio.sleep(0.05)
-        return "charged"
-
-    outcomes = await asyncio.gather(
-        *(
-            kv.idempotent_execute(raw_redis, key="pay", compute=charge, namespace=key_prefix)
-            for _ in range(10)
-        )
-    )
-
-    assert runs == 1
-    assert sorted(o[2] for o in outcomes) == [False] + [True] * 9
-    assert {o[0] for o in outcomes} == {"charged"}
 
 
 async def test_rate_limit_fixed_window(raw_redis: redis.asyncio.Redis, key_prefix: str) -> None:
