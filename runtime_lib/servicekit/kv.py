@@ -4,6 +4,10 @@ Every function takes a ``redis.asyncio.Redis`` client as its first positional ar
 the caller decides which connection pool (and which ``decode_responses`` setting) is used;
 results are the same either way. Keys are written as ``f"{namespace}:{key}"``.
 
+A Redis Cluster client (``servicekit.redis_clients.connect("redis+cluster://...")``) works
+unchanged: every command and Lua script here touches exactly one key, so none can fail
+with ``CROSSSLOT`` (the key layout is documented in docs/runtime/redis-keys.md).
+
 Unlike :mod:`servicekit.cache`, these functions are **strict**: a Redis error propagates.
 They coordinate work between processes (who computes, who replays, who is throttled), and
 silently pretending Redis answered would break that contract.
@@ -23,6 +27,8 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from redis.asyncio import Redis
+
+    from servicekit.redis_clients import RedisClient
 
 __all__ = [
     "RateLimitResult",
@@ -77,7 +83,7 @@ def _ms(seconds: float) -> int:
 
 
 async def already_processed(
-    redis: Redis, *, event_id: str, ttl: float, namespace: str = "processed"
+    redis: RedisClient, *, event_id: str, ttl: float, namespace: str = "processed"
 ) -> bool:
     """Record ``event_id`` and report whether it had been recorded before.
 
@@ -89,14 +95,16 @@ async def already_processed(
     return not stored
 
 
-async def forget_processed(redis: Redis, *, event_id: str, namespace: str = "processed") -> None:
+async def forget_processed(
+    redis: RedisClient, *, event_id: str, namespace: str = "processed"
+) -> None:
     """Undo :func:`already_processed` for ``event_id``: handling it failed after all, so the
     next delivery must not be skipped."""
     await redis.delete(f"{namespace}:{event_id}")
 
 
 async def guarded_get(
-    redis: Redis,
+    redis: RedisClient,
     key: str,
     *,
     compute: Callable[[], Awaitable[bytes]],
@@ -174,7 +182,7 @@ async def idempotent_execute(
 
 
 async def rate_limit(
-    redis: Redis, key: str, *, limit: int, window: float, namespace: str = "ratelimit"
+    redis: RedisClient, key: str, *, limit: int, window: float, namespace: str = "ratelimit"
 ) -> RateLimitResult:
     """Count one call against a fixed window of ``window`` seconds allowing ``limit`` calls.
 
