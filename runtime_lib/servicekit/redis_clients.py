@@ -24,9 +24,12 @@ from urllib.parse import unquote
 import redis
 import redis.asyncio
 import redis.cluster
+from redis._parsers import AsyncCommandsParser
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from servicekit.errors import ConfigurationError
@@ -86,6 +89,37 @@ def cluster_nodes(url: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
     return nodes, options
 
 
+class _CommandTable(AsyncCommandsParser):
+    """redis-py's command table, read from the first node that answers.
+
+    redis-py reads it from the cluster's "default node" (the first primary it lists) each
+    time it re-reads the slot map; while that primary is dead every re-read failed, and
+    with it every command on the whole cluster, not just on the dead node's slots.
+    """
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: RedisCluster) -> None:
+        super().__init__()
+        self._client = client
+
+    async def initialize(self, node: ClusterNode | None = None) -> None:
+        candidates = [node] if node is not None else []
+        candidates += [n for n in self._client.get_nodes() if n is not node]
+        error: Exception | None = None
+        for candidate in candidates:
+            try:
+                await super().initialize(candidate)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                error = exc
+                continue
+            return
+        if error is None:
+            await super().initialize()
+            return
+        raise error
+
+
 class ReadyCluster(RedisCluster):
     """A ``redis.asyncio.cluster.RedisCluster`` that initialises itself before any command.
 
@@ -93,8 +127,13 @@ class ReadyCluster(RedisCluster):
     completes can fail inside redis-py (``'NoneType' object has no attribute
     'writelines'``); ``initialize()`` is serialised by a lock, so running it first makes
     that load safe. It is also re-run here after the client dropped its topology (a node
-    failed): one caller re-reads the slot map and the others wait for it.
+    failed): one caller re-reads the slot map and the others wait for it. Re-reading it
+    works while any node answers (see ``_CommandTable``).
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands_parser = _CommandTable(self)
 
     async def execute_command(self, *args: EncodableT, **kwargs: Any) -> Any:
         if self._initialize:

@@ -31,6 +31,11 @@ class LocalCluster:
     def node(self, port: int) -> LocalServer:
         return next(node for node in self.nodes if _port(node) == port)
 
+    def alive(self, port: int) -> bool:
+        """True while the node on ``port`` has not been crashed or stopped."""
+        process = self.node(port).process
+        return process is not None and process.poll() is None
+
     def crash(self, port: int) -> None:
         """SIGKILL the node on ``port``, as a crash would (no shutdown, no goodbye)."""
         process = self.node(port).process
