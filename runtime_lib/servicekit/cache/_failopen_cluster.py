@@ -88,7 +88,11 @@ class FailOpenRedisCluster(ReadyCluster):
         node = self.get_node(node_name=node_name)
         if node_name not in owners or node is None:
             return
-        await node.disconnect_free_connections()
+        # Idle connections to a node that went away are dead: drop them before pinging
+        # (redis-py >= 7; older versions reconnect on the failed command instead).
+        drop_idle = getattr(node, "disconnect_free_connections", None)
+        if drop_idle is not None:
+            await drop_idle()
         await node.execute_command("PING")
 
     async def execute_command(self, *args: EncodableT, **kwargs: Any) -> Any:
