@@ -44,8 +44,11 @@ ensure_postgres() {
 }
 
 ensure_redis() {
-    if answers 6379; then say "redis answers on 6379"; return; fi
+    # The Redis Cluster tests start their own nodes from redis-server and join them with
+    # redis-cli (Debian's redis-tools, a dependency of redis-server).
     command -v redis-server >/dev/null || apt_install redis-server
+    command -v redis-cli >/dev/null || apt_install redis-tools
+    if answers 6379; then say "redis answers on 6379"; return; fi
     say "starting redis-server on 6379 (no persistence)"
     redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
         --dir /tmp --logfile /tmp/kitgen-redis.log

@@ -10,21 +10,26 @@ their APIs are twins (kept so by ``tests/runtime/test_twin_parity.py``) but for 
 
 A store is **strict**: it raises where the cache fails open. Use it for data you cannot
 silently lose or recompute; use :mod:`servicekit.cache` for data you can.
+
+On a Redis Cluster (a ``redis+cluster://`` URL, or a cluster client passed in) the API is
+the same: ``mget`` reads each hash slot with its own ``MGET`` and reports the keys of a
+shard that failed as :class:`FailedValue` entries, and ``list_keys`` scans every primary.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 import redis.asyncio
-from redis.backoff import NoBackoff
+import redis.cluster
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ClusterDownError, RedisClusterException, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 from servicekit._text import as_text
 from servicekit.cache import _codec
@@ -37,6 +42,14 @@ from servicekit.errors import (
     StoreOperationError,
     StoreSerialisationError,
     StoreSerializationError,
+)
+from servicekit.redis_clients import (
+    ReadyCluster,
+    RedisClient,
+    SyncRedisClient,
+    cluster_client,
+    connect_sync,
+    is_cluster_url,
 )
 
 if TYPE_CHECKING:
@@ -59,13 +72,21 @@ T = TypeVar("T")
 
 _SCAN_COUNT = 500
 
+# Errors that mean "this node (or shard) is not answering", as opposed to "it refused".
+_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ClusterDownError)
+
 
 @dataclass(frozen=True, slots=True)
 class FailedValue:
-    """One ``mget`` entry that exists but could not be decoded; the batch still succeeds."""
+    """One ``mget`` entry that could not be read; the rest of the batch still succeeds.
+
+    ``error`` is a :class:`StoreDeserializationError` for a value that exists but does not
+    validate, or (on a Redis Cluster) a :class:`StoreConnectionError` /
+    :class:`StoreOperationError` for a key whose shard failed to answer.
+    """
 
     key: str
-    error: StoreDeserializationError
+    error: StoreError
 
 
 @contextlib.contextmanager
@@ -74,10 +95,17 @@ def _mapped_errors(operation: str, key: object) -> Iterator[None]:
     # is what lets both classes share the error mapping.
     try:
         yield
-    except (RedisConnectionError, RedisTimeoutError) as exc:
-        raise StoreConnectionError(f"{operation} {key!r}: {exc}") from exc
-    except RedisError as exc:
-        raise StoreOperationError(f"{operation} {key!r}: {exc}") from exc
+    except (RedisError, RedisClusterException) as exc:
+        raise _store_error(operation, key, exc) from exc
+
+
+def _store_error(operation: str, key: object, exc: Exception) -> StoreError:
+    # RedisClusterException is not a RedisError; a slot nobody serves is an outage.
+    unavailable = isinstance(exc, _UNAVAILABLE) or "not covered" in str(exc)
+    kind = StoreConnectionError if unavailable else StoreOperationError
+    error = kind(f"{operation} {key!r}: {exc}")
+    error.__cause__ = exc
+    return error
 
 
 def _bytes(raw: bytes | str) -> bytes:
@@ -118,7 +146,10 @@ class _StoreCodec:
             raise self._failure(key, model, exc) from exc
 
     def _decode_many(
-        self, keys: Sequence[str], raws: Iterable[bytes | str | None], model: type[T]
+        self,
+        keys: Sequence[str],
+        raws: Iterable[bytes | str | StoreError | None],
+        model: type[T],
     ) -> list[T | FailedValue | None]:
         read = self._reader(model)
         results: list[T | FailedValue | None] = []
@@ -126,6 +157,9 @@ class _StoreCodec:
         for key, raw in zip(keys, raws, strict=True):
             if raw is None:
                 append(None)
+                continue
+            if isinstance(raw, StoreError):
+                append(FailedValue(key, raw))
                 continue
             try:
                 append(read(raw))
@@ -137,25 +171,52 @@ class _StoreCodec:
     def _set_args(ttl: float | None) -> dict[str, Any]:
         return {} if ttl is None else {"px": max(1, round(ttl * 1000))}
 
+    @staticmethod
+    def _by_slot(client: Any, keys: Sequence[str]) -> dict[int, list[int]]:
+        """Positions of ``keys`` grouped by hash slot: one ``MGET`` each on a cluster."""
+        groups: dict[int, list[int]] = {}
+        for position, key in enumerate(keys):
+            groups.setdefault(client.keyslot(key), []).append(position)
+        return groups
+
+    @staticmethod
+    def _scatter(
+        keys: Sequence[str], groups: dict[int, list[int]], replies: Iterable[object]
+    ) -> list[bytes | str | StoreError | None]:
+        """Per-slot replies (value lists, or the slot's error) back in ``keys`` order."""
+        raws: list[bytes | str | StoreError | None] = [None] * len(keys)
+        for positions, reply in zip(groups.values(), replies, strict=True):
+            if isinstance(reply, Exception):
+                error = _store_error("mget", keys[positions[0]], reply)
+                for position in positions:
+                    raws[position] = error
+                continue
+            assert isinstance(reply, list)
+            for position, raw in zip(positions, reply, strict=True):
+                raws[position] = raw
+        return raws
+
 
 class RedisStore(_StoreCodec):
     """Synchronous typed store over a ``redis.Redis`` client; :meth:`close` it when done."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: SyncRedisClient) -> None:
         self.client = client
 
     @classmethod
     def from_url(
         cls, url: str, *, connect_timeout: float = 1.0, socket_timeout: float = 5.0
     ) -> RedisStore:
-        """A store with its own pool: bounded timeouts, no retries (errors surface fast)."""
-        pool = redis.ConnectionPool.from_url(
-            url,
-            socket_connect_timeout=connect_timeout,
-            socket_timeout=socket_timeout,
-            retry=Retry(NoBackoff(), 0),
-        )
-        return cls(redis.Redis.from_pool(pool))
+        """A store with its own pool: bounded timeouts, no retries (errors surface fast).
+
+        A ``redis+cluster://`` URL gives a cluster client, which reads the slot map now
+        (and raises :class:`StoreConnectionError` if no seed node answers).
+        """
+        with _mapped_errors("connect", url.partition("://")[0]):
+            client = connect_sync(
+                url, connect_timeout=connect_timeout, socket_timeout=socket_timeout
+            )
+        return cls(client)
 
     def close(self) -> None:
         """Close the client (and the pool :meth:`from_url` made)."""
@@ -165,7 +226,7 @@ class RedisStore(_StoreCodec):
         """``True`` if Redis answers ``PING``; never raises."""
         try:
             return bool(self.client.ping())
-        except RedisError:
+        except (RedisError, RedisClusterException):
             return False
 
     def set(self, key: str, value: object, *, ttl: float | None = None) -> None:
@@ -195,9 +256,36 @@ class RedisStore(_StoreCodec):
         """Values at ``keys`` in order: a model, ``None`` (missing) or :class:`FailedValue`."""
         if not keys:
             return []
+        if isinstance(self.client, redis.cluster.RedisCluster):
+            return self._decode_many(keys, self._cluster_mget(self.client, keys), model)
         with _mapped_errors("mget", keys[0]):
             raws: list[bytes | str | None] = self.client.mget(keys)
         return self._decode_many(keys, raws, model)
+
+    def _cluster_mget(
+        self, client: redis.cluster.RedisCluster, keys: Sequence[str]
+    ) -> list[bytes | str | StoreError | None]:
+        groups = self._by_slot(client, keys)
+        replies: list[object] = []
+        failed: dict[str, Exception] = {}  # a node that failed once is not asked again
+        for slot, positions in groups.items():
+            try:
+                node = client.nodes_manager.get_node_from_slot(slot).name
+            except RedisClusterException as exc:
+                replies.append(exc)
+                continue
+            if node in failed:
+                replies.append(failed[node])
+                continue
+            try:
+                reply = client.execute_command(  # type: ignore[no-untyped-call]
+                    "MGET", *(keys[i] for i in positions)
+                )
+                replies.append(reply)
+            except (RedisError, RedisClusterException) as exc:
+                failed[node] = exc
+                replies.append(exc)
+        return self._scatter(keys, groups, replies)
 
     def delete(self, key: str) -> bool:
         """Delete ``key``; ``True`` if it existed."""
@@ -213,16 +301,22 @@ class AsyncRedisStore(_StoreCodec):
     closing coroutine.
     """
 
-    def __init__(self, client: redis.asyncio.Redis) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self.client = client
 
     @classmethod
     def from_url(
         cls, url: str, *, connect_timeout: float = 1.0, socket_timeout: float = 5.0
     ) -> AsyncRedisStore:
-        """A store with its own pool: bounded timeouts, no retries (errors surface fast)."""
-        pool = connection_pool(url, connect_timeout=connect_timeout, socket_timeout=socket_timeout)
-        return cls(redis.asyncio.Redis.from_pool(pool))
+        """A store with its own pool: bounded timeouts, no retries (errors surface fast).
+
+        A ``redis+cluster://`` URL gives a cluster client that reads the slot map before
+        its first command.
+        """
+        timeouts = {"connect_timeout": connect_timeout, "socket_timeout": socket_timeout}
+        if is_cluster_url(url):
+            return cls(cluster_client(url, cls=ReadyCluster, **timeouts))
+        return cls(redis.asyncio.Redis.from_pool(connection_pool(url, **timeouts)))
 
     async def aclose(self) -> None:
         """Close the client (and the pool :meth:`from_url` made)."""
@@ -232,7 +326,7 @@ class AsyncRedisStore(_StoreCodec):
         """``True`` if Redis answers ``PING``; never raises."""
         try:
             return bool(await self.client.ping())
-        except RedisError:
+        except (RedisError, RedisClusterException):
             return False
 
     async def set(self, key: str, value: object, *, ttl: float | None = None) -> None:
@@ -264,8 +358,18 @@ class AsyncRedisStore(_StoreCodec):
         """Values at ``keys`` in order: a model, ``None`` (missing) or :class:`FailedValue`."""
         if not keys:
             return []
+        client = self.client
+        if isinstance(client, RedisCluster):
+            with _mapped_errors("mget", keys[0]):
+                await client.initialize()  # the slot map, read once (a no-op afterwards)
+            groups = self._by_slot(client, keys)
+            replies = await asyncio.gather(
+                *(client.execute_command("MGET", *(keys[i] for i in p)) for p in groups.values()),
+                return_exceptions=True,
+            )
+            return self._decode_many(keys, self._scatter(keys, groups, replies), model)
         with _mapped_errors("mget", keys[0]):
-            raws: list[bytes | str | None] = await self.client.mget(keys)
+            raws: list[bytes | str | None] = await client.mget(keys)
         return self._decode_many(keys, raws, model)
 
     async def delete(self, key: str) -> bool:

@@ -2,7 +2,8 @@
 
 - :mod:`servicekit.cache.distributed`: ``redis_init``/``redis_close``, ``redis_get``,
   ``redis_set``, ``redis_delete``, ``@redis_cached``, ``redis_cached_get_or_set`` and
-  ``redis_pool`` (FastAPI ``Depends``). A Redis outage degrades to "no cache".
+  ``redis_pool`` (FastAPI ``Depends``). A Redis outage degrades to "no cache"; on a
+  Redis Cluster (``redis+cluster://``) a failed shard degrades only its own keys.
 - :mod:`servicekit.cache.memory`: ``@cached``/``clear_cache`` (sync) and
   ``@acached``/``clear_acache`` (async), per process.
 
@@ -11,8 +12,10 @@ limits use :mod:`servicekit.kv`.
 """
 
 from servicekit.cache._failopen import FailOpenRedis
+from servicekit.cache._failopen_cluster import FailOpenRedisCluster
 from servicekit.cache.distributed import (
     CacheNotInitialisedError,
+    FailOpenClient,
     RedisPool,
     redis_cached,
     redis_cached_get_or_set,
@@ -30,7 +33,9 @@ from servicekit.errors import CacheNotInitializedError
 __all__ = [
     "CacheNotInitialisedError",  # old name of CacheNotInitializedError
     "CacheNotInitializedError",
+    "FailOpenClient",
     "FailOpenRedis",
+    "FailOpenRedisCluster",
     "RedisPool",
     "acached",
     "cached",

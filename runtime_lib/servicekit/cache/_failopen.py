@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 # Errors that mean "Redis is not answering": they open the breaker. Other RedisErrors
 # (e.g. WRONGTYPE on one key) still fail open but say nothing about availability.
-_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
 
 # SET options that turn a cache write into a coordination primitive.
 _CONDITIONAL = frozenset({"NX", "XX", "GET", b"NX", b"XX", b"GET", "nx", "xx", "get"})
@@ -62,7 +62,7 @@ _FALLBACKS: dict[str, Callable[[tuple[Any, ...]], Any]] = {
 }
 
 
-def _fallback_for(args: tuple[Any, ...]) -> Callable[[tuple[Any, ...]], Any] | None:
+def fallback_for(args: tuple[Any, ...]) -> Callable[[tuple[Any, ...]], Any] | None:
     fallback = _FALLBACKS.get(args[0])
     if fallback is _none and args[0] == "SET" and not _CONDITIONAL.isdisjoint(args[3:]):
         return None
@@ -117,14 +117,14 @@ class FailOpenRedis(Redis):
         await Redis.execute_command(self, "PING")  # type: ignore[no-untyped-call]
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
-        fallback = _fallback_for(args)
+        fallback = fallback_for(args)
         if fallback is None:
             return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
         if self.breaker.is_open:
             return fallback(args)
         try:
             return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
-        except _UNAVAILABLE as exc:
+        except UNAVAILABLE as exc:
             self.breaker.record_failure(exc, trip=True)
         except RedisError as exc:
             self.breaker.record_failure(exc, trip=False)

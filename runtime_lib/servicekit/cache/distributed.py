@@ -8,7 +8,8 @@ simply called. Using them before :func:`redis_init` is a programming error and r
 
 Settings (read by :func:`redis_init`, overridable by its arguments):
 
-- ``REDIS_URL``: where Redis is (required).
+- ``REDIS_URL``: where Redis is (required); ``redis+cluster://host:port[,host:port]``
+  names a Redis Cluster (see :mod:`servicekit.redis_clients`).
 - ``CACHE_PREFIX``: prepended to every key as ``"{prefix}:"``; defaults to the service name
   (``K_SERVICE``, ``AWS_LAMBDA_FUNCTION_NAME``, ``APP_NAME``) and then to ``"servicekit"``.
 - ``CACHE_TTL``: default expiry in seconds (300).
@@ -19,14 +20,19 @@ Settings (read by :func:`redis_init`, overridable by its arguments):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeAlias, TypeVar
+
+from redis.exceptions import RedisClusterException, RedisError
 
 from servicekit._env import env_float, env_int, env_str
 from servicekit.cache import _codec
-from servicekit.cache._failopen import FailOpenRedis, connection_pool
+from servicekit.cache._failopen import UNAVAILABLE, FailOpenRedis, connection_pool
+from servicekit.cache._failopen_cluster import FailOpenRedisCluster
 from servicekit.errors import CacheNotInitializedError, ConfigurationError
+from servicekit.redis_clients import cluster_client, is_cluster_url
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -39,13 +45,16 @@ R = TypeVar("R")
 # The old name (British spelling), kept for services that import it from here.
 CacheNotInitialisedError = CacheNotInitializedError
 
+#: The fail-open client for a single node or for a Redis Cluster.
+FailOpenClient: TypeAlias = FailOpenRedis | FailOpenRedisCluster
+
 # Longest argument encoding used verbatim in a key; longer ones are hashed.
 _MAX_PLAIN_KEY = 120
 
 
 class _State:
     # One mutable holder instead of several globals: the hot path reads one attribute.
-    client: FailOpenRedis | None = None
+    client: FailOpenClient | None = None
     prefix: str = "servicekit:"
     ttl: int = 300
 
@@ -56,7 +65,7 @@ _state = _State()
 _MISS: Any = object()
 
 
-def _client() -> FailOpenRedis:
+def _client() -> FailOpenClient:
     client = _state.client
     if client is None:
         raise CacheNotInitializedError(
@@ -65,18 +74,26 @@ def _client() -> FailOpenRedis:
     return client
 
 
-def _open(url: str | None) -> FailOpenRedis:
+async def _open(url: str | None) -> FailOpenClient:
     url = url or env_str("REDIS_URL", "")
     if not url:
         raise ConfigurationError("REDIS_URL is not set and no url was passed")
-    pool = connection_pool(
-        url,
-        connect_timeout=env_float("CACHE_CONNECT_TIMEOUT", 0.1),
-        socket_timeout=env_float("CACHE_SOCKET_TIMEOUT", 0.25),
+    timeouts = {
+        "connect_timeout": env_float("CACHE_CONNECT_TIMEOUT", 0.1),
+        "socket_timeout": env_float("CACHE_SOCKET_TIMEOUT", 0.25),
+    }
+    probe_interval = env_float("CACHE_PROBE_INTERVAL", 0.5)
+    if not is_cluster_url(url):
+        pool = connection_pool(url, **timeouts)
+        return FailOpenRedis(connection_pool=pool, probe_interval=probe_interval)
+    client = cluster_client(
+        url, cls=FailOpenRedisCluster, probe_interval=probe_interval, **timeouts
     )
-    return FailOpenRedis(
-        connection_pool=pool, probe_interval=env_float("CACHE_PROBE_INTERVAL", 0.5)
-    )
+    # Read the slot map before the client is handed out. A cluster that cannot be
+    # reached now is an outage like any other: the client retries on its first commands.
+    with contextlib.suppress(*UNAVAILABLE, RedisError, RedisClusterException):
+        await client.initialize()
+    return client
 
 
 def _default_prefix() -> str:
@@ -98,7 +115,7 @@ async def redis_init(
     prefix = prefix or _default_prefix()
     _state.prefix = f"{prefix}:"
     _state.ttl = ttl if ttl is not None else env_int("CACHE_TTL", 300)
-    _state.client = _open(url)
+    _state.client = await _open(url)
 
 
 async def redis_close() -> None:
@@ -108,8 +125,9 @@ async def redis_close() -> None:
         await client.aclose()
 
 
-def redis_client() -> FailOpenRedis:
-    """The process-wide fail-open client, for commands this module does not wrap."""
+def redis_client() -> FailOpenClient:
+    """The process-wide fail-open client, for commands this module does not wrap
+    (a :class:`FailOpenRedis`, or a ``FailOpenRedisCluster`` for a cluster URL)."""
     return _client()
 
 
@@ -117,7 +135,7 @@ def _adapter(type_: Any) -> TypeAdapter[Any] | None:
     return None if type_ is None else _codec.adapter_for(type_)
 
 
-def _decode(client: FailOpenRedis, raw: bytes, adapter: TypeAdapter[Any] | None) -> Any:
+def _decode(client: FailOpenClient, raw: bytes, adapter: TypeAdapter[Any] | None) -> Any:
     try:
         return _codec.decode(raw, adapter)
     except ValueError as exc:
@@ -168,13 +186,13 @@ def _arg_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     return ":" + encoded.decode()
 
 
-async def _cached_value(client: FailOpenRedis, key: str, adapter: Any) -> Any:
+async def _cached_value(client: FailOpenClient, key: str, adapter: Any) -> Any:
     """The decoded value at ``key``, or ``_MISS`` (absent, unreadable or Redis failing)."""
     raw = await client.execute_command("GET", key)
     return _MISS if raw is None else _decode(client, raw, adapter)
 
 
-async def _fill(client: FailOpenRedis, key: str, value: object, ttl: int | None) -> None:
+async def _fill(client: FailOpenClient, key: str, value: object, ttl: int | None) -> None:
     # Encode even while the breaker is open: a value that cannot be cached is a bug that
     # must surface the same way whether Redis is up or not.
     await client.execute_command("SET", key, _codec.dumps(value), "EX", ttl or _state.ttl)
@@ -229,7 +247,7 @@ async def redis_cached_get_or_set(
 
 
 class RedisPool:
-    """A FastAPI dependency yielding a shared :class:`FailOpenRedis` for ``url``.
+    """A FastAPI dependency yielding a shared fail-open client for ``url``.
 
     ``Depends(redis_pool(url))`` gives handlers a normal ``redis.asyncio.Redis`` API whose
     cache commands fail open. One client (one connection pool) is created lazily per event
@@ -238,15 +256,15 @@ class RedisPool:
 
     def __init__(self, url: str) -> None:
         self._url = url
-        self._client: FailOpenRedis | None = None
+        self._client: FailOpenClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def __call__(self) -> AsyncIterator[FailOpenRedis]:
+    async def __call__(self) -> AsyncIterator[FailOpenClient]:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
             # Connections belong to the loop that opened them; a new loop (tests) needs
             # a new pool.
-            self._client, self._loop = _open(self._url), loop
+            self._client, self._loop = await _open(self._url), loop
         yield self._client
 
     async def aclose(self) -> None:

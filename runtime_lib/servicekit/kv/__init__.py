@@ -10,6 +10,10 @@ Every function takes a ``redis.asyncio.Redis`` client as its first positional ar
 the caller decides which connection pool (and which ``decode_responses`` setting) is used;
 results are the same either way. Keys are written as ``f"{namespace}:{key}"``.
 
+A Redis Cluster client (``servicekit.redis_clients.connect("redis+cluster://...")``) works
+unchanged: every command and Lua script here touches exactly one key, so none can fail
+with ``CROSSSLOT`` (the key layout is documented in docs/runtime/redis-keys.md).
+
 Unlike :mod:`servicekit.cache`, these functions are **strict**: a Redis error propagates.
 They coordinate work between processes (who computes, who replays, who is throttled), and
 silently pretending Redis answered would break that contract.

@@ -27,7 +27,7 @@ import orjson
 from servicekit.kv._values import as_text
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from servicekit.redis_clients import RedisClient
 
 # Claim the key, or say why not, in one step: two callers can never both claim it, and
 # a payload mismatch is reported whatever state the record is in. Before the record was
@@ -112,7 +112,7 @@ class Reused:
 class Record:
     """One idempotency key's record, as seen by one caller (its token and fingerprint)."""
 
-    redis: Redis
+    redis: RedisClient
     key: str
     token: str
     fingerprint: str

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 from servicekit.kv._values import ms
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from servicekit.redis_clients import RedisClient
 
 __all__ = ["already_processed", "forget_processed"]
 
 
 async def already_processed(
-    redis: Redis, *, event_id: str, ttl: float, namespace: str = "processed"
+    redis: RedisClient, *, event_id: str, ttl: float, namespace: str = "processed"
 ) -> bool:
     """Record ``event_id`` and report whether it had been recorded before.
 
@@ -25,7 +25,9 @@ async def already_processed(
     return not stored
 
 
-async def forget_processed(redis: Redis, *, event_id: str, namespace: str = "processed") -> None:
+async def forget_processed(
+    redis: RedisClient, *, event_id: str, namespace: str = "processed"
+) -> None:
     """Undo :func:`already_processed` for ``event_id``: handling it failed after all, so the
     next delivery must not be skipped."""
     await redis.delete(f"{namespace}:{event_id}")

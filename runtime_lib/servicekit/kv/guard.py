@@ -11,7 +11,7 @@ from servicekit.kv._values import as_bytes, ms
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from redis.asyncio import Redis
+    from servicekit.redis_clients import RedisClient
 
 __all__ = ["guarded_get"]
 
@@ -26,7 +26,7 @@ return 0
 
 
 async def guarded_get(
-    redis: Redis,
+    redis: RedisClient,
     key: str,
     *,
     compute: Callable[[], Awaitable[bytes]],

@@ -31,7 +31,7 @@ from servicekit.kv._values import ms
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from redis.asyncio import Redis
+    from servicekit.redis_clients import RedisClient
 
 __all__ = [
     "IdempotencyError",
@@ -43,7 +43,7 @@ __all__ = [
 
 
 async def idempotent_execute(
-    redis: Redis,
+    redis: RedisClient,
     *,
     key: str,
     compute: Callable[[], Awaitable[Any]],

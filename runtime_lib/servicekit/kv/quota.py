@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from servicekit.kv._values import ms
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from servicekit.redis_clients import RedisClient
 
 __all__ = ["RateLimitResult", "rate_limit"]
 
@@ -43,7 +43,7 @@ class RateLimitResult:
 
 
 async def rate_limit(
-    redis: Redis, key: str, *, limit: int, window: float, namespace: str = "ratelimit"
+    redis: RedisClient, key: str, *, limit: int, window: float, namespace: str = "ratelimit"
 ) -> RateLimitResult:
     """Count one call against a fixed window of ``window`` seconds allowing ``limit`` calls.
 

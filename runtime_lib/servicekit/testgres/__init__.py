@@ -22,17 +22,25 @@ from servicekit.testgres._processes import LocalServer, start_postgres
 from servicekit.testgres._replica import start_replica
 from servicekit.testgres.databases import DatabaseFactory
 from servicekit.testgres.errors import TestgresError
-from servicekit.testgres.servers import Server, resolve_postgres, resolve_redis
+from servicekit.testgres.servers import (
+    RedisMode,
+    Server,
+    resolve_postgres,
+    resolve_redis,
+    resolve_redis_cluster,
+)
 from servicekit.testgres.session import TestgresConfig, TestgresSession
 
 __all__ = [
     "DatabaseFactory",
     "LocalServer",
+    "RedisMode",
     "Server",
     "TestgresError",
     "TestgresSession",
     "resolve_postgres",
     "resolve_redis",
+    "resolve_redis_cluster",
     "setup",
     "start_pgbouncer",
     "start_postgres",
@@ -44,7 +52,7 @@ def setup(
     base: Any,
     *,
     async_mode: bool = False,
-    redis_mode: bool = False,
+    redis_mode: RedisMode = False,
     default_schema: str | Iterable[str] | None = None,
     uri: str | None = None,
     migrate: Callable[[str], None] | None = None,
@@ -58,7 +66,10 @@ def setup(
     migrations instead. ``default_schema`` ("a,b" or a list) creates those schemas and
     puts them first on ``search_path``. Fixtures installed: ``testgres_database``
     (autouse; the test's database URL), ``db_session``, ``async_db_session`` (with
-    ``async_mode``) and ``redis_url`` (with ``redis_mode``).
+    ``async_mode``) and ``redis_url`` (with ``redis_mode``). ``redis_mode="cluster"``
+    gives the session a Redis Cluster instead of one node (``$REDIS_CLUSTER_URL``, or a
+    local one started from ``redis-server``), and ``$REDIS_URL``/``redis_url`` name it
+    with a ``redis+cluster://`` URL.
     """
     metadata = base if isinstance(base, MetaData) else getattr(base, "metadata", None)
     if metadata is None and migrate is None:

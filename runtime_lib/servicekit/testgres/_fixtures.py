@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from servicekit import database
 from servicekit.database.engine import _unbind_async
 from servicekit.testgres.databases import DatabaseFactory
-from servicekit.testgres.servers import resolve_postgres, resolve_redis
+from servicekit.testgres.servers import resolve_postgres, resolve_redis_mode
 from servicekit.testgres.session import TestgresConfig, TestgresSession
 
 
@@ -25,7 +25,7 @@ def build_fixtures(config: TestgresConfig) -> dict[str, Any]:
     @pytest.fixture(scope="session")
     def testgres_session() -> Iterator[TestgresSession]:
         postgres = resolve_postgres(config.uri)
-        redis = resolve_redis() if config.redis_mode else None
+        redis = resolve_redis_mode(config.redis_mode)
         databases = DatabaseFactory(postgres.url, schemas=config.schemas)
         session = TestgresSession(postgres, databases, redis)
         try:

@@ -134,31 +134,34 @@ def start_postgres() -> LocalServer:
     )
 
 
-def start_redis() -> LocalServer:
-    """redis-server on a free port with persistence off."""
+def start_redis(*extra_args: str) -> LocalServer:
+    """redis-server on a free port with persistence off; ``extra_args`` are appended."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise FileNotFoundError("redis-server not found (install Debian's redis-server)")
     directory = tempfile.mkdtemp(prefix="testgres-redis-")
     port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            directory,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    command = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        directory,
+        *extra_args,
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = LocalServer(
+        url=f"redis://127.0.0.1:{port}/0",
+        process=process,
+        directory=directory,
+        start_command=command,
     )
-    server = LocalServer(url=f"redis://127.0.0.1:{port}/0", process=process, directory=directory)
     deadline = time.monotonic() + _START_TIMEOUT_S
     while not port_answers("127.0.0.1", port):
         if process.poll() is not None or time.monotonic() > deadline:

@@ -4,6 +4,9 @@
 2. a server answering on 127.0.0.1's default port (a plain socket probe);
 3. a throwaway server started from the installed binaries;
 4. a testcontainers container, when a Docker engine answers.
+
+A Redis Cluster (``redis_mode="cluster"``) comes from ``$REDIS_CLUSTER_URL`` or is
+started from the installed binaries: 3 primaries with a replica each, on loopback.
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, TypeAlias
 
+from servicekit.errors import ConfigurationError
+from servicekit.testgres._cluster import start_redis_cluster
 from servicekit.testgres._processes import (
     LocalServer,
     docker_answers,
@@ -20,6 +26,9 @@ from servicekit.testgres._processes import (
     start_redis,
 )
 from servicekit.testgres.errors import TestgresError
+
+#: ``setup(redis_mode=...)``: no Redis, one node, or a Redis Cluster.
+RedisMode: TypeAlias = bool | Literal["cluster"]
 
 
 @dataclass
@@ -81,6 +90,43 @@ def resolve_redis(
     return _start_or_container(
         "a Redis server", start_redis, _redis_container, attempts, allow_start, allow_docker
     )
+
+
+def resolve_redis_cluster(url: str | None = None, *, allow_start: bool = True) -> Server:
+    """The Redis Cluster a test session should use: ``url``, ``$REDIS_CLUSTER_URL``, or
+    3 primaries + 3 replicas started from the local ``redis-server`` binaries.
+
+    The URL is a ``redis+cluster://`` one; a ``redis://host:port`` naming one of the
+    cluster's nodes is accepted and rewritten.
+    """
+    explicit = url or os.environ.get("REDIS_CLUSTER_URL")
+    if explicit:
+        scheme, sep, rest = explicit.partition("://")
+        if scheme in ("redis", "rediss"):
+            explicit = f"{scheme}+cluster{sep}{rest.removesuffix('/0')}"
+        return Server(explicit, "explicit URL")
+    attempts = ["explicit URL: neither url= nor $REDIS_CLUSTER_URL was set"]
+    if allow_start:
+        try:
+            cluster = start_redis_cluster()
+        except (OSError, RuntimeError) as exc:
+            attempts.append(f"local binaries: {exc}")
+        else:
+            return Server(cluster.url, "local binaries", cluster.stop)
+    else:
+        attempts.append("local binaries: disabled")
+    raise TestgresError("a Redis Cluster", attempts)
+
+
+def resolve_redis_mode(mode: RedisMode) -> Server | None:
+    """The Redis ``setup(redis_mode=mode)`` asks for, or ``None`` for ``False``."""
+    if mode == "cluster":
+        return resolve_redis_cluster()
+    if mode is True:
+        return resolve_redis()
+    if mode is False:
+        return None
+    raise ConfigurationError(f"redis_mode must be True, False or 'cluster', not {mode!r}")
 
 
 def _start_or_container(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import MetaData
 
 from servicekit.testgres.databases import DatabaseFactory
-from servicekit.testgres.servers import Server
+from servicekit.testgres.servers import RedisMode, Server
 
 
 @dataclass
@@ -19,7 +19,7 @@ class TestgresConfig:
 
     metadata: MetaData | None
     async_mode: bool = False
-    redis_mode: bool = False
+    redis_mode: RedisMode = False
     schemas: tuple[str, ...] = ()
     uri: str | None = None
     migrate: Callable[[str], None] | None = None

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
-import subprocess
-import sys
-import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +14,7 @@ import redis
 
 from servicekit.testgres import TestgresError, resolve_postgres, resolve_redis
 from servicekit.testgres._processes import free_port, port_answers
+from tests.runtime.testgres.suite import run_suite
 
 
 @pytest.fixture
@@ -187,18 +184,6 @@ def test_environment_points_at_the_test_servers(testgres_database, redis_url):
 
 @pytest.mark.slow
 def test_setup_gives_each_test_an_isolated_database(tmp_path: Path) -> None:
-    (tmp_path / "conftest.py").write_text(textwrap.dedent(CONFTEST))
-    (tmp_path / "test_isolation.py").write_text(textwrap.dedent(TESTS))
-    (tmp_path / "pytest.ini").write_text("[pytest]\nasyncio_mode = auto\n")
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PYTEST_ADDOPTS")}
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=180,
-    )
+    result = run_suite(tmp_path, CONFTEST, TESTS)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 passed" in result.stdout
