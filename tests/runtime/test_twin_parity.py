@@ -26,6 +26,7 @@ import pytest
 import servicekit
 from servicekit import database, store
 from servicekit.cache import memory
+from servicekit.database import engine
 from servicekit.testgres._fixtures import build_fixtures
 from servicekit.testgres.session import TestgresConfig
 
@@ -67,6 +68,7 @@ TWINS = [
         database.fastapi_session,
         database.fastapi_async_session,
     ),
+    Twin("build_engine / build_async_engine", engine.build_engine, engine.build_async_engine),
     Twin("bind_replica / async_bind_replica", database.bind_replica, database.async_bind_replica),
     Twin(
         "dispose_replica / async_dispose_replica",
