@@ -22,11 +22,13 @@ for the seed libraries services migrate from (``docs/migrating.md``)::
     │   ├── DatabaseTimeoutError           a statement, lock or pool wait ran out of time
     │   ├── RetryableConflictError         serialization failure or deadlock: run it again
     │   └── ReadOnlySessionError           a read session (maybe on a replica) asked to write
-    ├── StoreError                         servicekit.store
+    ├── StoreError                         servicekit.store, servicekit.config
     │   ├── StoreConnectionError
     │   ├── StoreSerializationError        (also a TypeError)
     │   ├── StoreDeserializationError      (also a ValueError)
-    │   └── StoreOperationError
+    │   │   └── ConfigDocumentInvalidError names the config key and version
+    │   ├── StoreOperationError
+    │   └── ConfigVersionConflictError     update at a config version that moved on
     ├── StreamsError                       servicekit.streams
     │   ├── StreamsConfigurationError
     │   ├── EmitError
@@ -63,6 +65,8 @@ from typing import Any
 
 __all__ = [
     "CacheNotInitializedError",
+    "ConfigDocumentInvalidError",
+    "ConfigVersionConflictError",
     "ConfigurationError",
     "DatabaseError",
     "DatabaseTimeoutError",
@@ -208,6 +212,36 @@ class StoreDeserializationError(StoreError, ValueError):
 
 class StoreOperationError(StoreError):
     """Redis answered with an error (wrong type, out of memory, ...)."""
+
+
+# --- servicekit.config --------------------------------------------------------------------
+
+
+class ConfigDocumentInvalidError(StoreDeserializationError):
+    """A stored configuration document is not valid JSON for its model, or is missing.
+
+    ``key`` and ``version`` say which document; a config store that meets one while
+    reloading keeps serving the last good value and logs this error.
+    """
+
+    def __init__(self, key: str, version: int, reason: str) -> None:
+        self.key = key
+        self.version = version
+        super().__init__(f"config {key!r} version {version} is invalid: {reason}")
+
+
+class ConfigVersionConflictError(StoreError):
+    """``update(..., expected_version=n)`` found another version stored: someone else
+    changed the document since the caller read it. ``current`` is the stored version
+    (0: there is no document)."""
+
+    def __init__(self, key: str, expected: int, current: int) -> None:
+        self.key = key
+        self.expected = expected
+        self.current = current
+        super().__init__(
+            f"config {key!r} is at version {current}, not {expected}: it changed since it was read"
+        )
 
 
 # --- servicekit.streams -------------------------------------------------------------------

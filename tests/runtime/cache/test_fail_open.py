@@ -10,7 +10,7 @@ import pytest
 import redis.exceptions
 
 from servicekit import cache
-from tests.runtime.cache.conftest import ThrowawayRedis
+from tests.runtime.conftest import ThrowawayRedis
 
 
 def counting_square() -> tuple[list[int], Callable[[int], Awaitable[int]]]:
