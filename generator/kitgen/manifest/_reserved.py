@@ -237,6 +237,8 @@ CLASS_NAMES_TAKEN = frozenset(
         "DatabaseTimeoutError",
         "DatabaseUnavailableError",
         "RetryableConflictError",
+        "IdempotencyInProgressError",
+        "IdempotencyKeyReusedError",
         "PartialUpdate",
         "OutboxMixin",
         "OutboxRelay",
