@@ -444,7 +444,13 @@ def rendered(
     manifest = Manifest.model_validate(
         _EVERYTHING | {"database": {"schema": "shop", "async": request.param}}
     )
-    options = ("with_cache", "with_streams", "with_http_client", "with_renovate")
+    options = (
+        "with_cache",
+        "with_streams",
+        "with_http_client",
+        "with_config_store",
+        "with_renovate",
+    )
     root = new_service(
         tmp_path_factory.mktemp("everything") / "shop",
         data={

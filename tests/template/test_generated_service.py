@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 MATRIX = {
     "everything-on": {
         "async_db": True, "with_cache": True, "with_streams": True, "with_http_client": True,
-        "db_schema": "catalog",
+        "with_config_store": True, "db_schema": "catalog",
     },
     "everything-off": {
         "async_db": True, "with_cache": False, "with_streams": False, "with_http_client": False,

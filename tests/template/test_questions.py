@@ -93,3 +93,34 @@ def test_vendored_runtime_is_byte_identical_to_runtime_lib(copie: Any) -> None:
     assert files(vendored) == expected
     assert "_version.py" in expected
     assert not vendored.is_symlink()
+
+
+def test_the_config_store_is_asked_only_with_redis_and_adds_the_feature_flags(copie: Any) -> None:
+    no_redis = _copy(
+        copie, service_name="flags", with_cache=False, with_streams=False, with_config_store=True
+    )
+    assert no_redis.exit_code != 0
+    assert "with_config_store needs Redis" in str(no_redis.exception)
+
+    default = _copy(copie, service_name="flags")
+    assert default.exit_code == 0, default.exception
+    answers = yaml.safe_load((default.project_dir / ".copier-answers.yml").read_text())
+    assert answers["with_config_store"] is False
+    assert not (default.project_dir / "flags" / "feature_flags.py").exists()
+    assert not (default.project_dir / "tests" / "test_feature_flags.py").exists()
+    for module in ("app.py", "settings.py"):
+        text = (default.project_dir / "flags" / module).read_text()
+        assert "feature_flags" not in text
+        assert "config_prefix" not in text
+
+    on = _copy(
+        copie, service_name="flags", with_cache=False, with_streams=True, with_config_store=True
+    )
+    assert on.exit_code == 0, on.exception
+    package = on.project_dir / "flags"
+    assert (package / "feature_flags.py").is_file()
+    assert (on.project_dir / "tests" / "test_feature_flags.py").is_file()
+    app = (package / "app.py").read_text()
+    for wiring in ("feature_flags.start()", "feature_flags.aclose()", "(feature_flags_router)"):
+        assert wiring in app
+    assert 'config_prefix: str = "flags:config"' in (package / "settings.py").read_text()

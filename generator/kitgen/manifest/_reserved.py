@@ -237,6 +237,8 @@ CLASS_NAMES_TAKEN = frozenset(
         "DatabaseTimeoutError",
         "DatabaseUnavailableError",
         "RetryableConflictError",
+        "IdempotencyInProgressError",
+        "IdempotencyKeyReusedError",
         "PartialUpdate",
         "OutboxMixin",
         "OutboxRelay",
@@ -244,6 +246,9 @@ CLASS_NAMES_TAKEN = frozenset(
         "UTCDateTime",
         "ConfigurationError",
         "LogFormat",
+        "RedisConfigStore",
+        "ConfigDocumentInvalidError",
+        "StoreError",
         # the app and health modules, and the tests' reader of entity events
         "Announcements",
         "ConsumerGroup",
@@ -320,15 +325,18 @@ CLASS_NAMES_TAKEN = frozenset(
         "Sequence",
         "StrEnum",
         "UUID",
-        # defined by the template: settings.py, health.py, schemas/_errors.py, routers,
-        # tests/test_streams.py, tests/test_api_contract.py
+        # defined by the template: settings.py, health.py, feature_flags.py,
+        # schemas/_errors.py, routers, tests/test_streams.py, tests/test_api_contract.py
         "CHECKS",
+        "CurrentFeatureFlags",
         "DbSession",
         "EXAMPLES",
         "ErrorMessage",
         "ExpectedVersion",
+        "FeatureFlags",
         "Health",
         "ItemId",
+        "LiveFeatureFlags",
         "PageNumber",
         "PageSize",
         "ServiceProbed",
@@ -347,6 +355,7 @@ ENTITY_MODULES_TAKEN = {
     "base": "<package>/models/base.py",
     "cache": "tests/test_cache.py",
     "database_outages": "tests/test_database_outages.py",
+    "feature_flags": "tests/test_feature_flags.py",
     "health": "tests/test_health.py",
     "logging": "tests/test_logging.py",
     "migrations": "tests/test_migrations.py",
@@ -355,8 +364,9 @@ ENTITY_MODULES_TAKEN = {
 }
 
 # First path segments the app serves before any entity router: FastAPI's API docs and the
-# health check. An entity ``Doc`` would list at ``/docs``, where the docs page answers.
-ROUTES_TAKEN = frozenset({"docs", "health", "openapi.json", "redoc"})
+# health check (and the feature flags, with the config store). An entity ``Doc`` would list
+# at ``/docs``, where the docs page answers.
+ROUTES_TAKEN = frozenset({"docs", "feature-flags", "health", "openapi.json", "redoc"})
 
 # PostgreSQL reserves every ``pg_`` schema name for itself (CREATE SCHEMA refuses them),
 # and pg_catalog comes first on every search path: an unqualified ``pg_class`` is the
