@@ -1,7 +1,7 @@
 """A Redis Cluster losing nodes: only the failed shard's keys are affected, then recover.
 
-These tests crash nodes (SIGKILL), so they run on a cluster of their own, started for
-this module and thrown away after it; each test breaks a shard no earlier test touched.
+These tests crash nodes (SIGKILL), so they run on a cluster of their own (``crashable``),
+started for this module and thrown away after it; each test breaks a shard no earlier test touched.
 Their order matters: a failover needs a majority of primaries to vote, so the test that
 loses a whole shard for good runs last.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from pydantic import BaseModel
@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from servicekit import cache
 from servicekit.redis_clients import ReadyCluster, connect
 from servicekit.store import AsyncRedisStore, FailedValue, RedisStore, StoreConnectionError
-from servicekit.testgres._cluster import LocalCluster, start_redis_cluster
+from servicekit.testgres._cluster import LocalCluster
 from tests.runtime.cluster.conftest import keys_on_every_primary, node_of
 
 pytestmark = pytest.mark.slow
@@ -28,13 +28,6 @@ RECOVERY_BOUND_S = 30.0
 
 class Item(BaseModel):
     n: int
-
-
-@pytest.fixture(scope="module")
-def crashable() -> Iterator[LocalCluster]:
-    cluster = start_redis_cluster()
-    yield cluster
-    cluster.stop()
 
 
 @pytest.fixture
