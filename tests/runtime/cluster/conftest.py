@@ -28,6 +28,15 @@ def crashable() -> Iterator[LocalCluster]:
 
 
 @pytest.fixture
+async def crashable_client(crashable: LocalCluster) -> AsyncIterator[ReadyCluster]:
+    """A strict client of ``crashable``."""
+    client = await connect(crashable.url)
+    assert isinstance(client, ReadyCluster)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
 def cluster_url(cluster_server: Server) -> str:
     return cluster_server.url
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 from pydantic import BaseModel
 
 from servicekit import cache
-from servicekit.redis_clients import ReadyCluster, connect
+from servicekit.redis_clients import ReadyCluster
 from servicekit.store import AsyncRedisStore, FailedValue, RedisStore, StoreConnectionError
 from servicekit.testgres._cluster import LocalCluster
 from tests.runtime.cluster.conftest import keys_on_every_primary, node_of
@@ -30,14 +29,6 @@ class Item(BaseModel):
     n: int
 
 
-@pytest.fixture
-async def client(crashable: LocalCluster) -> AsyncIterator[ReadyCluster]:
-    client = await connect(crashable.url)
-    assert isinstance(client, ReadyCluster)
-    yield client
-    await client.aclose()
-
-
 def healthy_shard(client: ReadyCluster, cluster: LocalCluster) -> tuple[int, list[int]]:
     """Ports of a primary whose process is alive and of its replicas."""
     for nodes in client.nodes_manager.slots_cache.values():
@@ -48,7 +39,7 @@ def healthy_shard(client: ReadyCluster, cluster: LocalCluster) -> tuple[int, lis
 
 
 async def test_cached_reads_survive_a_primary_crash_and_recover_after_failover(
-    crashable: LocalCluster, client: ReadyCluster, key_prefix: str
+    crashable: LocalCluster, crashable_client: ReadyCluster, key_prefix: str
 ) -> None:
     await cache.redis_init(crashable.url, prefix=key_prefix)
     computed: list[int] = []
@@ -59,9 +50,9 @@ async def test_cached_reads_survive_a_primary_crash_and_recover_after_failover(
         return Item(n=n)
 
     def shard_of(n: int) -> str:
-        return node_of(client, f"{key_prefix}:item:[{n}]")
+        return node_of(crashable_client, f"{key_prefix}:item:[{n}]")
 
-    primary, _replicas = healthy_shard(client, crashable)
+    primary, _replicas = healthy_shard(crashable_client, crashable)
     victim = f"127.0.0.1:{primary}"
     alive = {f"127.0.0.1:{port}" for port in crashable.ports if crashable.alive(port)}
     # Only keys on shards that still answer: an earlier test may have lost a whole shard.
@@ -95,15 +86,15 @@ async def test_cached_reads_survive_a_primary_crash_and_recover_after_failover(
 
 
 async def test_a_lost_shard_fails_only_its_keys(
-    crashable: LocalCluster, client: ReadyCluster, key_prefix: str
+    crashable: LocalCluster, crashable_client: ReadyCluster, key_prefix: str
 ) -> None:
-    keys = keys_on_every_primary(client, key_prefix, per_node=3)
+    keys = keys_on_every_primary(crashable_client, key_prefix, per_node=3)
     store = AsyncRedisStore.from_url(crashable.url)
     sync_store = RedisStore.from_url(crashable.url)
     for i, key in enumerate(keys):
         await store.set(key, Item(n=i))
-    primary, replicas = healthy_shard(client, crashable)
-    lost = {key for key in keys if node_of(client, key) == f"127.0.0.1:{primary}"}
+    primary, replicas = healthy_shard(crashable_client, crashable)
+    lost = {key for key in keys if node_of(crashable_client, key) == f"127.0.0.1:{primary}"}
     assert len(lost) == 3
 
     # Primary and replica both gone: nobody can take the slots over, deterministically.
@@ -126,7 +117,7 @@ async def test_a_lost_shard_fails_only_its_keys(
             await cache.redis_set(key, i)
         hits = [await cache.redis_get(key) for key in keys]
         dead = f"127.0.0.1:{primary}"
-        missed = [node_of(client, f"lost-shard:{key}") == dead for key in keys]
+        missed = [node_of(crashable_client, f"lost-shard:{key}") == dead for key in keys]
         assert any(missed)
         assert hits == [None if miss else i for i, miss in enumerate(missed)]
     finally:

@@ -18,7 +18,6 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio
@@ -40,14 +39,6 @@ RECOVERY_BOUND_S = 30.0
 
 class SkFoTick(BaseEvent):
     n: int
-
-
-@pytest.fixture
-async def router_client(crashable: LocalCluster) -> AsyncIterator[ReadyCluster]:
-    client = await connect(crashable.url)
-    assert isinstance(client, ReadyCluster)
-    yield client
-    await client.aclose()
 
 
 async def emit_until_stored(emitter: EventEmitter, events: list[SkFoTick]) -> None:
@@ -85,17 +76,17 @@ async def replica_holds(port: int, stream: str, length: int) -> bool:
 
 async def test_router_resumes_after_its_primary_fails_over_and_loses_nothing(
     crashable: LocalCluster,
-    router_client: ReadyCluster,
+    crashable_client: ReadyCluster,
     key_prefix: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    parser_node = router_client.commands_parser.node.name
+    parser_node = crashable_client.commands_parser.node.name
     stream = next(
         name
         for name in (f"{key_prefix}:ticks:{i}" for i in range(10_000))
-        if node_of(router_client, name) == parser_node
+        if node_of(crashable_client, name) == parser_node
     )
-    primary = router_client.nodes_manager.get_node_from_slot(router_client.keyslot(stream))
+    primary = crashable_client.nodes_manager.get_node_from_slot(crashable_client.keyslot(stream))
     assert primary.name == parser_node and crashable.alive(primary.port)
     replica = await replica_of(crashable, primary.port)
 
@@ -107,7 +98,7 @@ async def test_router_resumes_after_its_primary_fails_over_and_loses_nothing(
     await wait_for(lambda: replica_holds(replica, stream, BEFORE_KILL))
 
     router = EventRouter(
-        router_client,
+        crashable_client,
         stream=stream,
         group="ticks",
         consumer="only",
