@@ -384,7 +384,7 @@ def add_consumer(
     stream: Annotated[str | None, typer.Option(help="Stream (default: <service>:events).")] = None,
     dead_letters: Annotated[
         str | None,
-        typer.Option(help="Dead-letter stream, or 'off' (default: <stream>:dead)."),
+        typer.Option(help="Dead-letter stream, or 'off' (default: {<stream>}:dead)."),
     ] = None,
     max_deliveries: Annotated[
         int | None, typer.Option(help="Deliveries before a message is dead-lettered.")

@@ -1,8 +1,10 @@
-"""Redis servers shared by the runtime's test folders (cache, store, KV, config).
+"""Redis servers shared by the runtime's test folders (cache, store, KV, config, streams).
 
 ``raw_redis`` is a plain client on the shared Redis that deletes the test's keys (found with
 SCAN, never KEYS/FLUSHDB); ``throwaway_redis`` is a private ``redis-server`` a test may kill
-and start again.
+and start again. ``cluster_server`` is one Redis Cluster for the whole session (see
+``tests/runtime/cluster/conftest.py``), shared by every folder whose tests also run on a
+cluster.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import redis
 import redis.asyncio
+
+from servicekit.testgres import Server, resolve_redis_cluster
 
 
 def free_port() -> int:
@@ -59,6 +63,14 @@ class ThrowawayRedis:
             self._proc.kill()
             self._proc.wait()
             self._proc = None
+
+
+@pytest.fixture(scope="session")
+def cluster_server() -> Iterator[Server]:
+    """A Redis Cluster for the session: ``$REDIS_CLUSTER_URL`` or 3 + 3 local nodes."""
+    server = resolve_redis_cluster()
+    yield server
+    server.close()
 
 
 @pytest.fixture

@@ -39,11 +39,16 @@ _ROUTER_KEYWORDS = {
 
 
 def dead_letter_stream(consumer: Consumer, stream: str) -> str | None:
-    """Where the consumer's dead letters go: ``<stream>:dead`` unless named or turned off."""
+    """Where the consumer's dead letters go: ``{<stream>}:dead`` unless named or off.
+
+    The default is :func:`servicekit.streams.dead_letter_stream` of a stream name without
+    braces (the manifest allows none): its hash tag puts it on the stream's Redis Cluster
+    slot, so dead-lettering stays one transaction on a cluster.
+    """
     if consumer.dead_letters is False:
         return None
     if consumer.dead_letters is True:
-        return stream + DEAD_LETTER_SUFFIX
+        return "{" + stream + "}" + DEAD_LETTER_SUFFIX
     return consumer.dead_letters
 
 
@@ -115,7 +120,7 @@ def check_consumers(manifest: Manifest) -> None:
             raise LocatedError(
                 ("consumers", index, "dead_letters"),
                 f"dead-letter stream '{dead}' is a stream the service emits to or consumes: "
-                "dead letters need a stream of their own (the default is <stream>:dead)",
+                "dead letters need a stream of their own (the default is {<stream>}:dead)",
             )
         try:
             check_consumer_settings(consumer, manifest.stream_of(consumer))

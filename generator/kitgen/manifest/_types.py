@@ -77,5 +77,5 @@ def _dead_letters(value: Any) -> Any:
     raise ValueError(f"expected true, false or a stream name, got {names.show(value)}")
 
 
-# true: ``<stream>:dead``; false: none; else the stream to dead-letter to.
+# true: ``{<stream>}:dead``; false: none; else the stream to dead-letter to.
 DeadLetters = Annotated[bool | str, BeforeValidator(_dead_letters)]

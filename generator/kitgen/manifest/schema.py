@@ -233,7 +233,7 @@ class Consumer(_Model):
     """A consumer group reading a stream, the events it handles and how it delivers them.
 
     The delivery settings default to the stream router's defaults, except dead letters,
-    which are on (``<stream>:dead``): without them a poison message stays pending forever.
+    which are on (``{<stream>}:dead``): without them a poison message stays pending forever.
     """
 
     group: GroupName

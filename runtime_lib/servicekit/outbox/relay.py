@@ -12,7 +12,7 @@ from servicekit.outbox._sessions import SessionFactory, Transactions
 from servicekit.streams._client import ClientSlot
 from servicekit.streams._entries import EntryPacker
 from servicekit.streams._lifecycle import Stop
-from servicekit.streams._wire import round_trip
+from servicekit.streams._wire import round_trips
 from servicekit.streams.backoff import Backoff, exponential
 from servicekit.streams.errors import StreamsConfigurationError
 
@@ -20,9 +20,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from types import TracebackType
 
-    from redis.asyncio import Redis
-
     from servicekit.outbox.mixin import OutboxMixin
+    from servicekit.redis_clients import RedisClient
 
 __all__ = ["OutboxRelay"]
 
@@ -38,7 +37,8 @@ class OutboxRelay(ClientSlot):
 
     One batch is one transaction: lock the ``batch_size`` oldest rows no other relay holds
     (``SELECT ... ORDER BY id LIMIT n FOR UPDATE SKIP LOCKED``), append them all with
-    ``XADD`` in one round trip (no MULTI/EXEC), delete them, commit. Each entry is byte for
+    ``XADD`` in one round trip (no MULTI/EXEC; on a Redis Cluster one per node, all at
+    once), delete them, commit. Each entry is byte for
     byte what :class:`~servicekit.streams.EventEmitter` would have appended; ``maxlen`` and
     ``approximate`` trim each stream as the emitter does.
 
@@ -64,7 +64,7 @@ class OutboxRelay(ClientSlot):
         self,
         sessions: SessionFactory,
         model: type[OutboxMixin],
-        redis: Redis | None = None,
+        redis: RedisClient | None = None,
         *,
         batch_size: int = 500,
         poll_interval: float = 1.0,
@@ -109,12 +109,13 @@ class OutboxRelay(ClientSlot):
             messages = await transaction.run(self._steps.claim)
             if not messages:
                 return 0
-            await round_trip(redis, self._pack(messages), len(messages))
+            await round_trips(redis, self._pack(messages))
             ids = [message[0] for message in messages]
             await transaction.run(partial(self._steps.delete, ids=ids))
         return len(messages)
 
-    def _pack(self, messages: Sequence[Message]) -> bytes:
+    def _pack(self, messages: Sequence[Message]) -> list[tuple[str, bytes]]:
+        """``(stream, XADD)`` of each message, in id order."""
         packers = self._packers
         commands = []
         for _, stream, event_type, schema_version, data in messages:
@@ -123,8 +124,8 @@ class OutboxRelay(ClientSlot):
                 packer = packers[stream] = EntryPacker(
                     stream, maxlen=self.maxlen, approximate=self.approximate
                 )
-            commands.append(packer.pack(event_type.encode(), schema_version, data))
-        return b"".join(commands)
+            commands.append((stream, packer.pack(event_type.encode(), schema_version, data)))
+        return commands
 
     # -- the loop ------------------------------------------------------------------------
 

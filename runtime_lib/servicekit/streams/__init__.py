@@ -28,6 +28,7 @@ from servicekit.streams.errors import (
 )
 from servicekit.streams.events import BaseEvent, GenericEvent
 from servicekit.streams.health import GroupHealth, group_health
+from servicekit.streams.keys import dead_letter_stream
 from servicekit.streams.registry import event_registry, event_type_for
 from servicekit.streams.router import EventRouter, GroupStartPosition
 
@@ -50,6 +51,7 @@ __all__ = [
     "StreamsError",
     "constant",
     "correlation_scope",
+    "dead_letter_stream",
     "event_registry",
     "event_type_for",
     "exponential",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, ClassVar
 from servicekit.streams.errors import StreamsConfigurationError
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from servicekit.redis_clients import RedisClient
 
 
 class ClientSlot:
@@ -16,14 +16,14 @@ class ClientSlot:
     # How to supply the client, for the error raised when it is missing.
     _supply_hint: ClassVar[str] = "pass redis= or call configure() first"
 
-    _redis: Redis | None
+    _redis: RedisClient | None
 
-    def configure(self, redis: Redis) -> None:
+    def configure(self, redis: RedisClient) -> None:
         """Attach the Redis client (for objects created before the client exists)."""
         self._redis = redis
 
     @property
-    def redis(self) -> Redis:
+    def redis(self) -> RedisClient:
         if self._redis is None:
             raise StreamsConfigurationError(
                 f"{type(self).__name__} has no Redis client: {self._supply_hint}"

@@ -19,8 +19,7 @@ from servicekit.streams._settings import LOGGER_NAME
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from redis.asyncio import Redis
-
+    from servicekit.redis_clients import RedisClient
     from servicekit.streams.events import BaseEvent
 
 __all__ = ["once_per_event"]
@@ -30,7 +29,7 @@ logger = logging.getLogger(LOGGER_NAME)
 
 def once_per_event(
     func: Callable[[Any], Awaitable[Any]],
-    redis: Callable[[], Redis],
+    redis: Callable[[], RedisClient],
     *,
     ttl: float,
     namespace: str,

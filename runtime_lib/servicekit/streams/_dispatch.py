@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from servicekit._text import as_text
 from servicekit.streams._handlers import Deadline
+from servicekit.streams._moves import dead_letter
 from servicekit.streams._settings import LOGGER_NAME
 from servicekit.streams.correlation import HandlingScope
 from servicekit.streams.dead_letters import DeadLetterReason, entry_fields
@@ -249,13 +250,19 @@ class Dispatcher:
             failed_at=datetime.now(UTC),
             original=dict(field_mapping(fields)),
         )
-        # One MULTI/EXEC: the entry is either moved (dead letter written and source
-        # acknowledged) or left untouched, never lost or duplicated by a crash in between.
+        # Moved in one MULTI/EXEC where the two streams share a slot: the entry is either
+        # moved (dead letter written and source acknowledged) or left untouched, never
+        # lost or duplicated by a crash in between (see _moves).
         try:
-            async with settings.redis.pipeline(transaction=True) as pipe:
-                pipe.xadd(dlq_stream, entry, maxlen=settings.dlq_maxlen, approximate=True)  # type: ignore[arg-type]
-                pipe.xack(stream, settings.group, message_id)
-                await pipe.execute()
+            await dead_letter(
+                settings.redis,
+                stream=stream,
+                group=settings.group,
+                message_id=message_id,
+                dlq_stream=dlq_stream,
+                dlq_maxlen=settings.dlq_maxlen,
+                letter=entry,
+            )
         except RedisError as exc:
             logger.warning("entry %s of %r left pending: %s", as_text(message_id), stream, exc)
             return False

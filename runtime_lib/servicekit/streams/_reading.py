@@ -97,7 +97,7 @@ class Reader:
                 b"XREADGROUP", b"GROUP", group, settings.consumer.encode(),
                 b"COUNT", b"%d" % settings.batch_size, b"STREAMS", stream, last,
             )  # fmt: skip
-            (reply,) = await round_trip(settings.redis, packed, 1)
+            (reply,) = await round_trip(settings.redis, packed, 1, key=settings.stream)
             entries = _entries(reply)
             if not entries:
                 return
@@ -146,6 +146,7 @@ class Reader:
             self._settings.redis,
             packed,
             2 if acks else 1,
+            key=self._settings.stream,
             timeout=self._settings.block_ms / 1000 + _READ_MARGIN,
             sent=sent,
         )
@@ -172,15 +173,8 @@ class Reader:
                 if stop.requested and task is not None and not task.cancelling():
                     return
                 raise
-            except ResponseError as exc:
-                queued.extend(read.acks)
-                read = None
-                if "NOGROUP" not in str(exc):
-                    raise
-                # The stream or group was deleted under us: recreate and carry on.
-                await self._settings.ensure_group()
-                continue
             except TRANSIENT_ERRORS as exc:
+                # Before ResponseError: a cluster's MOVED or CLUSTERDOWN (a failover) is one.
                 queued.extend(read.acks)
                 read = None
                 failures += 1
@@ -189,6 +183,14 @@ class Reader:
                     "reading %r failed (%s); retrying in %.1fs", self._settings.stream, exc, delay
                 )
                 await stop.sleep(delay)
+                continue
+            except ResponseError as exc:
+                queued.extend(read.acks)
+                read = None
+                if "NOGROUP" not in str(exc):
+                    raise
+                # The stream or group was deleted under us: recreate and carry on.
+                await self._settings.ensure_group()
                 continue
             finally:
                 self.task = None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from servicekit.streams.errors import StreamsConfigurationError
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from servicekit.redis_clients import RedisClient
 
 # Every part of a router logs under the router's module name, which is what users
 # configure (``logging.getLogger("servicekit.streams.router")``).
@@ -36,7 +36,7 @@ class RouterSettings(Protocol):
     ordered: bool
 
     @property
-    def redis(self) -> Redis: ...
+    def redis(self) -> RedisClient: ...
 
     async def ensure_group(self) -> None: ...
 

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from servicekit._text import as_text
+from servicekit.streams._moves import put_back
 from servicekit.streams.serialization import FIELD_DATA, FIELD_SCHEMA_VERSION, FIELD_TYPE
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from servicekit.redis_clients import RedisClient
 
 __all__ = ["DeadLetter", "DeadLetterReason", "read_dead_letters", "replay"]
 
@@ -66,7 +67,7 @@ class DeadLetter:
 
 
 async def read_dead_letters(
-    redis: Redis, stream: str, *, count: int = 100, start: str = "-"
+    redis: RedisClient, stream: str, *, count: int = 100, start: str = "-"
 ) -> list[DeadLetter]:
     """The oldest ``count`` dead letters from ``start`` (an entry id, inclusive)."""
     entries: Any = await redis.xrange(stream, min=start, count=count)
@@ -74,26 +75,26 @@ async def read_dead_letters(
 
 
 async def replay(
-    redis: Redis, letter: DeadLetter, *, stream: str | None = None, delete: bool = True
+    redis: RedisClient, letter: DeadLetter, *, stream: str | None = None, delete: bool = True
 ) -> str:
     """Append the original message again (to ``stream`` or where it came from).
 
     With ``delete``, the dead letter is removed in the same transaction, so it is neither
-    lost nor replayed twice. Returns the new message id.
+    lost nor replayed twice (on a Redis Cluster: when the two streams share a slot, as
+    :func:`~servicekit.streams.keys.dead_letter_stream` names them; else it is removed
+    right after, and a crash in between replays it twice). Returns the new message id.
     """
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.xadd(
-            stream or letter.original_stream,
-            {
-                FIELD_TYPE: letter.event_type,
-                FIELD_SCHEMA_VERSION: letter.schema_version or "1",
-                FIELD_DATA: letter.data,
-            },
-        )
-        if delete:
-            pipe.xdel(letter.dlq_stream, letter.id)
-        replies = await pipe.execute()
-    return as_text(replies[0])
+    return await put_back(
+        redis,
+        stream=stream or letter.original_stream,
+        entry={
+            FIELD_TYPE: letter.event_type,
+            FIELD_SCHEMA_VERSION: letter.schema_version or "1",
+            FIELD_DATA: letter.data,
+        },
+        dlq_stream=letter.dlq_stream,
+        letter_id=letter.id if delete else None,
+    )
 
 
 def entry_fields(

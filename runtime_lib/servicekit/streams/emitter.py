@@ -18,8 +18,7 @@ from servicekit.streams.errors import EmitError, StreamsConfigurationError
 from servicekit.streams.serialization import encode_event
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
-
+    from servicekit.redis_clients import RedisClient
     from servicekit.streams.events import BaseEvent
 
 __all__ = ["EventEmitter"]
@@ -40,7 +39,7 @@ class EventEmitter(ClientSlot):
 
     def __init__(
         self,
-        redis: Redis | None = None,
+        redis: RedisClient | None = None,
         *,
         stream: str = "events:all",
         maxlen: int | None = 100_000,
@@ -92,13 +91,15 @@ class EventEmitter(ClientSlot):
         event_type, version, data = encode_event(event)
         return self._packer.pack(event_type.encode(), version, data)
 
-    async def _send(self, redis: Redis, commands: list[bytes]) -> list[str]:
+    async def _send(self, redis: RedisClient, commands: list[bytes]) -> list[str]:
         attempt = 0
         while True:
             try:
                 # One write and one read on the socket for the whole list; no MULTI/EXEC,
                 # since appending needs no atomicity.
-                replies = await round_trip(redis, b"".join(commands), len(commands))
+                replies = await round_trip(
+                    redis, b"".join(commands), len(commands), key=self.stream
+                )
                 return [reply.decode() for reply in replies]
             except TRANSIENT_ERRORS as exc:
                 if attempt >= self.max_retries:

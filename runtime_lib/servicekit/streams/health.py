@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import ResponseError
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
-
+    from servicekit.redis_clients import RedisClient
     from servicekit.streams.router import EventRouter
 
 __all__ = ["GroupHealth", "group_health"]
@@ -33,7 +32,7 @@ class GroupHealth:
     dead_letters: int | None  # length of the dead-letter stream; None without one
 
 
-async def group_health(redis: Redis, router: EventRouter) -> GroupHealth:
+async def group_health(redis: RedisClient, router: EventRouter) -> GroupHealth:
     """The backlog of ``router``'s group on ``redis`` (zeros before the group exists)."""
     pending, oldest = 0, None
     try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 from enum import StrEnum
@@ -28,21 +29,25 @@ from servicekit.streams._dispatch import Dispatcher
 from servicekit.streams._handlers import Deadline, Handler, event_classes
 from servicekit.streams._lease import Lease
 from servicekit.streams._lifecycle import Stop
+from servicekit.streams._moves import atomic
 from servicekit.streams._reading import Reader
 from servicekit.streams._registry import HandlerRegistry
-from servicekit.streams._settings import check_deadline
+from servicekit.streams._settings import LOGGER_NAME, check_deadline
 from servicekit.streams.backoff import Backoff, exponential
 from servicekit.streams.errors import StreamsConfigurationError
+from servicekit.streams.keys import dead_letter_stream
 from servicekit.streams.registry import EventRegistry, event_registry
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from redis.asyncio import Redis
+    from servicekit.redis_clients import RedisClient
 
 __all__ = ["EventRouter", "GroupStartPosition"]
 
 H = TypeVar("H", bound="Callable[[Any], Awaitable[Any]]")
+
+logger = logging.getLogger(LOGGER_NAME)
 
 
 class GroupStartPosition(StrEnum):
@@ -70,7 +75,7 @@ class EventRouter(ClientSlot):
 
     def __init__(
         self,
-        redis: Redis | None = None,
+        redis: RedisClient | None = None,
         *,
         stream: str = "events:all",
         group: str = "default",
@@ -182,6 +187,18 @@ class EventRouter(ClientSlot):
             if "BUSYGROUP" not in str(exc):
                 raise
 
+    def _check_dead_letter_slot(self) -> None:
+        dlq_stream = self.dlq_stream
+        if dlq_stream is not None and not atomic(self.redis, self.stream, dlq_stream):
+            logger.warning(
+                "dead-letter stream %r is not on the Redis Cluster slot of %r: dead-lettering "
+                "is two commands, and a crash between them dead-letters an entry twice; "
+                "name it %r to make it one transaction (docs/runtime/redis-keys.md)",
+                dlq_stream,
+                self.stream,
+                dead_letter_stream(self.stream),
+            )
+
     # -- lifecycle -----------------------------------------------------------------------
 
     def _held(self) -> set[Any]:
@@ -189,7 +206,7 @@ class EventRouter(ClientSlot):
         acknowledged yet (the lease keeps them)."""
         return self._dispatcher.inflight | self._reader.acknowledging
 
-    async def start(self, redis: Redis | None = None) -> None:
+    async def start(self, redis: RedisClient | None = None) -> None:
         """Consume until :meth:`stop` is called (or this task is cancelled)."""
         if redis is not None:
             self._redis = redis
@@ -200,6 +217,7 @@ class EventRouter(ClientSlot):
         self._dispatcher.inflight.clear()  # left over if a previous run was cancelled mid-read
         self._stopped = asyncio.Event()
         try:
+            self._check_dead_letter_slot()
             await self.ensure_group()
             claimer = asyncio.create_task(self._claimer.run(), name=f"claim:{self.stream}")
             lease = asyncio.create_task(self._lease.run(), name=f"lease:{self.stream}")

@@ -338,7 +338,7 @@ def test_events_and_consumers() -> None:
             "router_args": [
                 'stream="shop:events"',
                 'group="order-sync"',
-                'dlq_stream="shop:events:dead"',
+                'dlq_stream="{shop:events}:dead"',
             ],
         },
         {
@@ -352,7 +352,7 @@ def test_events_and_consumers() -> None:
                 "",
                 "from servicekit.streams import BaseEvent, EventRouter",
             ],
-            "router_args": ['stream="audit:all"', 'group="audit"', 'dlq_stream="audit:all:dead"'],
+            "router_args": ['stream="audit:all"', 'group="audit"', 'dlq_stream="{audit:all}:dead"'],
         },
     ]
 

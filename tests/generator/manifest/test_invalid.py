@@ -515,7 +515,7 @@ CASES: list[tuple[str, str | None, str, str]] = [
         (
             "service.yaml:20:73: consumers[0].dead_letters: dead-letter stream "
             "'orders:events' is a stream the service emits to or consumes: dead letters need "
-            "a stream of their own (the default is <stream>:dead)"
+            "a stream of their own (the default is {<stream>}:dead)"
         ),
     ),
     (

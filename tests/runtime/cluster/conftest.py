@@ -14,14 +14,26 @@ import pytest
 
 from servicekit import cache
 from servicekit.redis_clients import ReadyCluster, connect
-from servicekit.testgres import Server, resolve_redis_cluster
+from servicekit.testgres import Server
+from servicekit.testgres._cluster import LocalCluster, start_redis_cluster
 
 
-@pytest.fixture(scope="session")
-def cluster_server() -> Iterator[Server]:
-    server = resolve_redis_cluster()
-    yield server
-    server.close()
+@pytest.fixture(scope="module")
+def crashable() -> Iterator[LocalCluster]:
+    """A cluster of the module's own, for tests that kill nodes: started for the module
+    (about 7 s) and thrown away after it, so the shared one stays healthy."""
+    cluster = start_redis_cluster()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+async def crashable_client(crashable: LocalCluster) -> AsyncIterator[ReadyCluster]:
+    """A strict client of ``crashable``."""
+    client = await connect(crashable.url)
+    assert isinstance(client, ReadyCluster)
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """A Redis Cluster losing nodes: only the failed shard's keys are affected, then recover.
 
-These tests crash nodes (SIGKILL), so they run on a cluster of their own, started for
-this module and thrown away after it; each test breaks a shard no earlier test touched.
+These tests crash nodes (SIGKILL), so they run on a cluster of their own (``crashable``),
+started for this module and thrown away after it; each test breaks a shard no earlier test touched.
 Their order matters: a failover needs a majority of primaries to vote, so the test that
 loses a whole shard for good runs last.
 """
@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from pydantic import BaseModel
 
 from servicekit import cache
-from servicekit.redis_clients import ReadyCluster, connect
+from servicekit.redis_clients import ReadyCluster
 from servicekit.store import AsyncRedisStore, FailedValue, RedisStore, StoreConnectionError
-from servicekit.testgres._cluster import LocalCluster, start_redis_cluster
+from servicekit.testgres._cluster import LocalCluster
 from tests.runtime.cluster.conftest import keys_on_every_primary, node_of
 
 pytestmark = pytest.mark.slow
@@ -28,21 +27,6 @@ RECOVERY_BOUND_S = 30.0
 
 class Item(BaseModel):
     n: int
-
-
-@pytest.fixture(scope="module")
-def crashable() -> Iterator[LocalCluster]:
-    cluster = start_redis_cluster()
-    yield cluster
-    cluster.stop()
-
-
-@pytest.fixture
-async def client(crashable: LocalCluster) -> AsyncIterator[ReadyCluster]:
-    client = await connect(crashable.url)
-    assert isinstance(client, ReadyCluster)
-    yield client
-    await client.aclose()
 
 
 def healthy_shard(client: ReadyCluster, cluster: LocalCluster) -> tuple[int, list[int]]:
@@ -55,7 +39,7 @@ def healthy_shard(client: ReadyCluster, cluster: LocalCluster) -> tuple[int, lis
 
 
 async def test_cached_reads_survive_a_primary_crash_and_recover_after_failover(
-    crashable: LocalCluster, client: ReadyCluster, key_prefix: str
+    crashable: LocalCluster, crashable_client: ReadyCluster, key_prefix: str
 ) -> None:
     await cache.redis_init(crashable.url, prefix=key_prefix)
     computed: list[int] = []
@@ -66,9 +50,9 @@ async def test_cached_reads_survive_a_primary_crash_and_recover_after_failover(
         return Item(n=n)
 
     def shard_of(n: int) -> str:
-        return node_of(client, f"{key_prefix}:item:[{n}]")
+        return node_of(crashable_client, f"{key_prefix}:item:[{n}]")
 
-    primary, _replicas = healthy_shard(client, crashable)
+    primary, _replicas = healthy_shard(crashable_client, crashable)
     victim = f"127.0.0.1:{primary}"
     alive = {f"127.0.0.1:{port}" for port in crashable.ports if crashable.alive(port)}
     # Only keys on shards that still answer: an earlier test may have lost a whole shard.
@@ -102,15 +86,15 @@ async def test_cached_reads_survive_a_primary_crash_and_recover_after_failover(
 
 
 async def test_a_lost_shard_fails_only_its_keys(
-    crashable: LocalCluster, client: ReadyCluster, key_prefix: str
+    crashable: LocalCluster, crashable_client: ReadyCluster, key_prefix: str
 ) -> None:
-    keys = keys_on_every_primary(client, key_prefix, per_node=3)
+    keys = keys_on_every_primary(crashable_client, key_prefix, per_node=3)
     store = AsyncRedisStore.from_url(crashable.url)
     sync_store = RedisStore.from_url(crashable.url)
     for i, key in enumerate(keys):
         await store.set(key, Item(n=i))
-    primary, replicas = healthy_shard(client, crashable)
-    lost = {key for key in keys if node_of(client, key) == f"127.0.0.1:{primary}"}
+    primary, replicas = healthy_shard(crashable_client, crashable)
+    lost = {key for key in keys if node_of(crashable_client, key) == f"127.0.0.1:{primary}"}
     assert len(lost) == 3
 
     # Primary and replica both gone: nobody can take the slots over, deterministically.
@@ -133,7 +117,7 @@ async def test_a_lost_shard_fails_only_its_keys(
             await cache.redis_set(key, i)
         hits = [await cache.redis_get(key) for key in keys]
         dead = f"127.0.0.1:{primary}"
-        missed = [node_of(client, f"lost-shard:{key}") == dead for key in keys]
+        missed = [node_of(crashable_client, f"lost-shard:{key}") == dead for key in keys]
         assert any(missed)
         assert hits == [None if miss else i for i, miss in enumerate(missed)]
     finally:

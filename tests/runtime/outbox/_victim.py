@@ -1,4 +1,5 @@
-"""The relay test_crash.py SIGKILLs mid-run: ``python _victim.py DB_URL REDIS_URL BATCH``.
+"""The relay test_crash.py SIGKILLs mid-run: ``python _victim.py DB_URL REDIS_URL BATCH``
+(``REDIS_URL`` may name a cluster).
 
 Its commits are slowed down, so most of its time is spent between a batch's XADD and
 its commit: a kill then most likely lands where the batch must be sent again.
@@ -11,11 +12,11 @@ import sys
 import time
 from typing import Any
 
-from redis.asyncio import Redis
 from sqlalchemy import create_engine, event
 from sqlalchemy.orm import sessionmaker
 
 from servicekit.outbox import OutboxRelay
+from servicekit.redis_clients import connect
 from tests.runtime.outbox.models import OutboxMessage
 
 
@@ -29,7 +30,7 @@ async def main(db_url: str, redis_url: str, batch_size: str) -> None:
     relay = OutboxRelay(
         sessionmaker(engine),
         OutboxMessage,
-        Redis.from_url(redis_url),
+        await connect(redis_url),
         batch_size=int(batch_size),
         poll_interval=0.01,
     )

@@ -1,7 +1,7 @@
 """Real Postgres (a database per test) and Redis for the outbox tests.
 
 The Redis fixtures are the streams tests' (``names`` for unique keys deleted at teardown,
-``redis_client``).
+``redis_client``, on the single Redis and on the cluster).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from servicekit.database import normalize_url
 from servicekit.outbox import OutboxMixin
 from servicekit.testgres import DatabaseFactory, Server
 from tests.runtime.outbox.models import create_schema
-from tests.runtime.streams.conftest import names, redis_client
+from tests.runtime.streams.conftest import names, redis_client, redis_kind, target_url
 
-__all__ = ["count_rows", "names", "redis_client"]
+__all__ = ["count_rows", "names", "redis_client", "redis_kind", "target_url"]
 
 
 def _create(url: str) -> None:

@@ -1,5 +1,10 @@
 """Fixtures for the streams tests: a client for the shared Redis and unique stream names.
 
+``redis_client`` is a client of the shared single Redis, then of the session's Redis
+Cluster: every test taking it runs on both (``redis_kind``). A module whose tests cannot
+run on a cluster cheaply (they hand a URL to a child process) pins
+``pytest.mark.parametrize("redis_kind", ["single"])``.
+
 Every stream a test names through ``names`` is deleted at teardown; the shared server is
 never flushed.
 """
@@ -13,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio
 
+from servicekit.redis_clients import RedisClient, connect
 from servicekit.streams import EventRouter
 
 # On the PYTHONPATH of consumers a test runs in a process of its own (to SIGKILL them).
@@ -39,14 +44,31 @@ def names(key_prefix: str) -> Names:
     return Names(key_prefix)
 
 
+@pytest.fixture(params=["single", "cluster"])
+def redis_kind(request: pytest.FixtureRequest) -> str:
+    """Which Redis ``redis_client`` talks to: the shared single node or the cluster."""
+    kind: str = request.param
+    return kind
+
+
 @pytest.fixture
-async def redis_client(redis_url: str, names: Names) -> AsyncIterator[redis.asyncio.Redis]:
-    client = redis.asyncio.Redis.from_url(redis_url)
+def target_url(redis_kind: str, request: pytest.FixtureRequest) -> str:
+    """The URL of the Redis ``redis_client`` talks to."""
+    if redis_kind == "single":
+        url: str = request.getfixturevalue("redis_url")
+        return url
+    cluster_url: str = request.getfixturevalue("cluster_server").url
+    return cluster_url
+
+
+@pytest.fixture
+async def redis_client(target_url: str, names: Names) -> AsyncIterator[RedisClient]:
+    client = await connect(target_url)
     try:
         yield client
     finally:
-        if names.used:
-            await client.delete(*names.used)
+        for name in names.used:  # one by one: on a cluster they live in different slots
+            await client.delete(name)
         await client.aclose()
 
 
@@ -74,13 +96,13 @@ async def running(router: EventRouter) -> AsyncIterator[asyncio.Task[Any]]:
         await task
 
 
-async def pending_count(client: redis.asyncio.Redis, stream: str, group: str) -> int:
+async def pending_count(client: RedisClient, stream: str, group: str) -> int:
     summary = await client.xpending(stream, group)
     return int(summary["pending"])
 
 
 async def entries(
-    client: redis.asyncio.Redis, stream: str, start: Any = "-", end: Any = "+"
+    client: RedisClient, stream: str, start: Any = "-", end: Any = "+"
 ) -> list[tuple[bytes, dict[bytes, bytes]]]:
     """XRANGE, typed for a client that does not decode responses."""
     reply: Any = await client.xrange(stream, min=start, max=end)

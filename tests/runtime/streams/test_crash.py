@@ -22,7 +22,7 @@ N = 40
 VICTIM = textwrap.dedent(
     """
     import asyncio, sys
-    from redis.asyncio import Redis
+    from servicekit.redis_clients import connect
     from servicekit.streams import BaseEvent, EventRouter
 
     class SkCrashJob(BaseEvent):
@@ -30,7 +30,7 @@ VICTIM = textwrap.dedent(
 
     async def main(url: str, stream: str, group: str) -> None:
         router = EventRouter(
-            Redis.from_url(url), stream=stream, group=group, consumer="victim",
+            await connect(url), stream=stream, group=group, consumer="victim",
             batch_size=1000, handler_timeout=1.0, claim_min_idle_ms=10_000,
         )
 
@@ -51,7 +51,7 @@ class SkCrashJob(BaseEvent):
 
 @pytest.mark.slow
 async def test_killed_consumer_loses_nothing(
-    redis_url: str, redis_client: redis.asyncio.Redis, names: Names
+    target_url: str, redis_client: redis.asyncio.Redis, names: Names
 ) -> None:
     stream, group = names("events"), names("group")
     emitter = EventEmitter(redis_client, stream=stream)
@@ -74,7 +74,7 @@ async def test_killed_consumer_loses_nothing(
     await emitter.emit([SkCrashJob(n=i) for i in range(N)])
 
     env = {**os.environ, "PYTHONPATH": str(RUNTIME_LIB)}
-    victim = subprocess.Popen([sys.executable, "-c", VICTIM, redis_url, stream, group], env=env)
+    victim = subprocess.Popen([sys.executable, "-c", VICTIM, target_url, stream, group], env=env)
     try:
         # Wait until the victim has read every entry (they are pending under its name).
         async def victim_holds_all() -> bool:

@@ -156,7 +156,7 @@ async def test_a_failed_refresh_is_logged_and_the_handler_goes_on(
 VICTIM = textwrap.dedent(
     """
     import asyncio, sys
-    from redis.asyncio import Redis
+    from servicekit.redis_clients import connect
     from servicekit.streams import BaseEvent, EventRouter
 
     class SkLeaseJob(BaseEvent):
@@ -164,7 +164,7 @@ VICTIM = textwrap.dedent(
 
     async def main(url: str, stream: str, group: str, idle_ms: str) -> None:
         router = EventRouter(
-            Redis.from_url(url), stream=stream, group=group, consumer="victim",
+            await connect(url), stream=stream, group=group, consumer="victim",
             block_ms=50, handler_timeout=60.0, claim_min_idle_ms=int(idle_ms),
         )
 
@@ -181,7 +181,7 @@ VICTIM = textwrap.dedent(
 
 @pytest.mark.slow
 async def test_a_killed_consumer_hands_its_entry_over_after_claim_min_idle(
-    redis_url: str, redis_client: redis.asyncio.Redis, names: Names
+    target_url: str, redis_client: redis.asyncio.Redis, names: Names
 ) -> None:
     stream, group = names("events"), names("group")
     rescuer = make_router(redis_client, stream, group, "rescuer")
@@ -194,7 +194,7 @@ async def test_a_killed_consumer_hands_its_entry_over_after_claim_min_idle(
     await rescuer.ensure_group()
     await EventEmitter(redis_client, stream=stream).emit(SkLeaseJob(n=1))
     env = {**os.environ, "PYTHONPATH": str(RUNTIME_LIB)}
-    argv = [sys.executable, "-c", VICTIM, redis_url, stream, group, str(IDLE_MS)]
+    argv = [sys.executable, "-c", VICTIM, target_url, stream, group, str(IDLE_MS)]
     victim = subprocess.Popen(argv, env=env)
     try:
         await wait_for(lambda: holds(redis_client, stream, group, "victim"), timeout=20)
