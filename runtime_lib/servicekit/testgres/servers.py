@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Literal, Protocol, TypeAlias
 
 from servicekit.errors import ConfigurationError
 from servicekit.testgres._cluster import start_redis_cluster
@@ -106,15 +106,9 @@ def resolve_redis_cluster(url: str | None = None, *, allow_start: bool = True) -
             explicit = f"{scheme}+cluster{sep}{rest.removesuffix('/0')}"
         return Server(explicit, "explicit URL")
     attempts = ["explicit URL: neither url= nor $REDIS_CLUSTER_URL was set"]
-    if allow_start:
-        try:
-            cluster = start_redis_cluster()
-        except (OSError, RuntimeError) as exc:
-            attempts.append(f"local binaries: {exc}")
-        else:
-            return Server(cluster.url, "local binaries", cluster.stop)
-    else:
-        attempts.append("local binaries: disabled")
+    started = _start_local(start_redis_cluster, attempts, allow_start)
+    if started is not None:
+        return started
     raise TestgresError("a Redis Cluster", attempts)
 
 
@@ -129,6 +123,30 @@ def resolve_redis_mode(mode: RedisMode) -> Server | None:
     raise ConfigurationError(f"redis_mode must be True, False or 'cluster', not {mode!r}")
 
 
+class _Started(Protocol):
+    """What a local start returns: a server (or a cluster of them) and how to stop it."""
+
+    @property
+    def url(self) -> str: ...
+
+    def stop(self) -> None: ...
+
+
+def _start_local(
+    start: Callable[[], _Started], attempts: list[str], allow_start: bool
+) -> Server | None:
+    """A server started from the installed binaries, or ``None`` with the reason noted."""
+    if not allow_start:
+        attempts.append("local binaries: disabled")
+        return None
+    try:
+        local = start()
+    except (OSError, RuntimeError) as exc:
+        attempts.append(f"local binaries: {exc}")
+        return None
+    return Server(local.url, "local binaries", local.stop)
+
+
 def _start_or_container(
     what: str,
     start: Callable[[], LocalServer],
@@ -137,15 +155,9 @@ def _start_or_container(
     allow_start: bool,
     allow_docker: bool,
 ) -> Server:
-    if allow_start:
-        try:
-            local = start()
-        except (OSError, RuntimeError) as exc:
-            attempts.append(f"local binaries: {exc}")
-        else:
-            return Server(local.url, "local binaries", local.stop)
-    else:
-        attempts.append("local binaries: disabled")
+    started = _start_local(start, attempts, allow_start)
+    if started is not None:
+        return started
     if allow_docker:
         host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
         if not docker_answers():
