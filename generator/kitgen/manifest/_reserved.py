@@ -249,6 +249,9 @@ CLASS_NAMES_TAKEN = frozenset(
         "RedisConfigStore",
         "ConfigDocumentInvalidError",
         "StoreError",
+        # the session makers the tests' factories and raw statements use
+        "AsyncSessionLocal",
+        "SessionLocal",
         # the app and health modules, and the tests' reader of entity events
         "Announcements",
         "ConsumerGroup",
@@ -288,6 +291,7 @@ CLASS_NAMES_TAKEN = frozenset(
         "Session",
         "String",
         "Text",
+        "TextClause",
         "UniqueConstraint",
         "Uuid",
         # FastAPI, pydantic, Redis, alembic

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine
@@ -60,6 +60,15 @@ AsyncSessionLocal: async_sessionmaker[AsyncSession] = _BoundAsyncSessionMaker(
 
 _engines: dict[str, Any] = {"sync": None, "async": None}
 
+# Testgres' transactional isolation pins the session makers to a test's outer
+# transaction: an app under test binds its own engine at start-up, and its sessions
+# must still join that transaction. A pin holds while the engine bound (if any) is on
+# the pinned database: an app pointed at another database (SQLite) gets its own.
+_pins: dict[str, tuple[tuple[object, ...], dict[str, Any]] | None] = {
+    "sync": None,
+    "async": None,
+}
+
 logger = logging.getLogger("servicekit.database")
 
 # An async engine's connections can only be closed on the event loop that opened them:
@@ -81,7 +90,7 @@ def bind(url: str | URL | None = None, **overrides: Any) -> Engine:
     engine = build_engine(resolve_url(url), overrides)
     previous: Engine | None = _engines["sync"]
     _engines["sync"] = engine
-    SessionLocal.configure(bind=engine)
+    _point_sessions("sync")
     if previous is not None:
         previous.dispose()
     return engine
@@ -102,7 +111,7 @@ def async_bind(url: str | URL | None = None, **overrides: Any) -> AsyncEngine:
     engine = build_async_engine(resolve_url(url), overrides)
     previous: AsyncEngine | None = _engines["async"]
     _engines["async"] = engine
-    AsyncSessionLocal.configure(bind=engine)
+    _point_sessions("async")
     if previous is not None:
         _dispose_on_its_loop(previous)
     return engine
@@ -149,7 +158,7 @@ def dispose() -> None:
     """Close the sync engine's connections and unbind :data:`SessionLocal`."""
     engine: Engine | None = _engines["sync"]
     _engines["sync"] = None
-    SessionLocal.configure(bind=None)
+    _point_sessions("sync")
     if engine is not None:
         engine.dispose()
 
@@ -174,9 +183,45 @@ def _unbind_async() -> None:
     """
     engine: AsyncEngine | None = _engines["async"]
     _engines["async"] = None
-    AsyncSessionLocal.configure(bind=None)
+    _point_sessions("async")
     if engine is not None:
         _dispose_on_its_loop(engine)
+
+
+def _pin_sessions(kind: Literal["sync", "async"], url: URL, **session_kw: Any) -> None:
+    """Hand out sessions made with ``session_kw`` while the engine bound is on ``url``'s
+    database (or none is bound), across later binds, until :func:`_unpin_sessions`."""
+    _unpin_sessions(kind)
+    _pins[kind] = (_database_of(url), session_kw)
+    _point_sessions(kind)
+
+
+def _unpin_sessions(kind: Literal["sync", "async"]) -> None:
+    pinned = _pins[kind]
+    _pins[kind] = None
+    if pinned is not None:
+        maker = SessionLocal if kind == "sync" else AsyncSessionLocal
+        for key in pinned[1]:
+            maker.kw.pop(key, None)
+        _point_sessions(kind)
+
+
+def _point_sessions(kind: str) -> None:
+    """Point a session maker at the engine bound, or at its pin when that applies."""
+    maker = SessionLocal if kind == "sync" else AsyncSessionLocal
+    engine: Engine | AsyncEngine | None = _engines[kind]
+    pinned = _pins[kind]
+    if pinned is not None and (engine is None or _database_of(engine.url) == pinned[0]):
+        maker.configure(**pinned[1])
+        return
+    if pinned is not None:
+        for key in pinned[1]:
+            maker.kw.pop(key, None)
+    maker.configure(bind=engine)
+
+
+def _database_of(url: URL) -> tuple[object, ...]:
+    return (url.get_backend_name(), url.host, url.port or 5432, url.database)
 
 
 def _remember_connection_loop(engine: Engine) -> None:

@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from servicekit import database
-from servicekit.database.engine import _unbind_async
 from servicekit.testgres.databases import DatabaseFactory
+from servicekit.testgres.isolation import isolate
 from servicekit.testgres.servers import resolve_postgres, resolve_redis_mode
-from servicekit.testgres.session import TestgresConfig, TestgresSession
+from servicekit.testgres.session import Isolation, TestgresConfig, TestgresSession
+
+REAL_COMMITS = "real_commits"
+_REAL_COMMITS_HELP = (
+    f"{REAL_COMMITS}: testgres gives the test a database of its own (a clone), where"
+    " commits are real and other connections see them"
+)
 
 
-def build_fixtures(config: TestgresConfig) -> dict[str, Any]:
-    """Fixture functions keyed by the name a test requests them by."""
+def build_fixtures(
+    config: TestgresConfig, previous_configure: Callable[[pytest.Config], None] | None = None
+) -> dict[str, Any]:
+    """Fixture functions (and the ``pytest_configure`` hook registering the
+    ``real_commits`` marker, then calling ``previous_configure``) keyed by name."""
 
     @pytest.fixture(scope="session")
     def testgres_session() -> Iterator[TestgresSession]:
@@ -37,17 +43,23 @@ def build_fixtures(config: TestgresConfig) -> dict[str, Any]:
             session.close()
 
     @pytest.fixture(autouse=True)
-    def testgres_database(testgres_session: TestgresSession) -> Iterator[str]:
-        """A fresh database for this test, bound to servicekit and in $DATABASE_URL."""
-        yield from _isolated_database(testgres_session, async_mode=config.async_mode)
+    def testgres_database(
+        testgres_session: TestgresSession, request: pytest.FixtureRequest
+    ) -> Iterator[str]:
+        """This test's database, isolated, bound to servicekit and in $DATABASE_URL."""
+        real = request.node.get_closest_marker(REAL_COMMITS) is not None
+        isolation: Isolation = "database" if real else config.isolation
+        with isolate(testgres_session, isolation, async_mode=config.async_mode) as url:
+            yield url
 
     @pytest.fixture
     def db_session(testgres_database: str) -> Iterator[Session]:
-        """A session on this test's database (commit freely: the database is yours)."""
+        """A session on this test's database (commit freely: nothing outlives the test)."""
         with database.SessionLocal() as session:
             yield session
 
     fixtures: dict[str, Any] = {
+        "pytest_configure": _registering_markers(previous_configure),
         "testgres_session": testgres_session,
         "testgres_database": testgres_database,
         "db_session": db_session,
@@ -57,7 +69,7 @@ def build_fixtures(config: TestgresConfig) -> dict[str, Any]:
 
         @pytest.fixture
         async def async_db_session(testgres_database: str) -> AsyncIterator[AsyncSession]:
-            """An async session on this test's database."""
+            """An async session on this test's database (on this test's event loop)."""
             async with database.AsyncSessionLocal() as session:
                 yield session
 
@@ -76,31 +88,15 @@ def build_fixtures(config: TestgresConfig) -> dict[str, Any]:
     return fixtures
 
 
-_ISOLATED_ENV = ("DATABASE_URL", "REDIS_URL", "CACHE_PREFIX")
+def _registering_markers(
+    previous: Callable[[pytest.Config], None] | None,
+) -> Callable[[pytest.Config], None]:
+    """A conftest's ``pytest_configure`` hook that registers testgres' marker (for
+    ``--strict-markers``), calling the one the conftest defined before ``setup()``."""
 
+    def pytest_configure(config: pytest.Config) -> None:
+        config.addinivalue_line("markers", _REAL_COMMITS_HELP)
+        if previous is not None:
+            previous(config)
 
-def _isolated_database(session: TestgresSession, *, async_mode: bool) -> Iterator[str]:
-    factory = session.databases
-    name = factory.clone()
-    url = factory.url(name).render_as_string(hide_password=False)
-    saved = {key: os.environ.get(key) for key in _ISOLATED_ENV}
-    os.environ["DATABASE_URL"] = url
-    if session.redis is not None:
-        os.environ["REDIS_URL"] = session.redis.url
-        os.environ["CACHE_PREFIX"] = f"test-{uuid.uuid4().hex[:12]}"
-    database.bind(url, poolclass=pool.NullPool)
-    if async_mode:
-        database.async_bind(url, poolclass=pool.NullPool)
-    try:
-        yield url
-    finally:
-        database.dispose()
-        # A sync fixture cannot await async_dispose(); with NullPool there is nothing to
-        # close anyway, and DROP .. WITH (FORCE) below closes anything a test leaked.
-        _unbind_async()
-        factory.release(name)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    return pytest_configure

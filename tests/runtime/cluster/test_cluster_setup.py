@@ -18,7 +18,7 @@ from servicekit.redis_clients import (
 )
 from servicekit.testgres import Server, resolve_redis_cluster
 from servicekit.testgres.servers import resolve_redis_mode
-from tests.runtime.testgres.suite import run_suite
+from tests.runtime.testgres._inner_suite import run_inner_suite
 
 
 def test_the_scheme_decides() -> None:
@@ -134,6 +134,8 @@ async def test_the_service_cache_runs_on_the_cluster(redis_url):
 @pytest.mark.slow
 def test_setup_with_redis_mode_cluster(tmp_path: Path, cluster_url: str) -> None:
     # $REDIS_CLUSTER_URL: this session's cluster, so the suite starts no second one.
-    result = run_suite(tmp_path, CONFTEST, TESTS, REDIS_CLUSTER_URL=cluster_url)
+    result = run_inner_suite(
+        tmp_path, CONFTEST, {"test_suite.py": TESTS}, REDIS_CLUSTER_URL=cluster_url
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout

@@ -14,7 +14,7 @@ import redis
 
 from servicekit.testgres import TestgresError, resolve_postgres, resolve_redis
 from servicekit.testgres._processes import free_port, port_answers
-from tests.runtime.testgres.suite import run_suite
+from tests.runtime.testgres._inner_suite import run_inner_suite
 
 
 @pytest.fixture
@@ -184,6 +184,8 @@ def test_environment_points_at_the_test_servers(testgres_database, redis_url):
 
 @pytest.mark.slow
 def test_setup_gives_each_test_an_isolated_database(tmp_path: Path) -> None:
-    result = run_suite(tmp_path, CONFTEST, TESTS)
+    ini = "[pytest]\nasyncio_mode = auto\n"
+    tests = {"test_isolation.py": TESTS}
+    result = run_inner_suite(tmp_path, CONFTEST, tests, ini, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 passed" in result.stdout
