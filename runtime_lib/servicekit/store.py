@@ -74,6 +74,7 @@ _SCAN_COUNT = 500
 
 # Errors that mean "this node (or shard) is not answering", as opposed to "it refused".
 _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ClusterDownError)
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +101,13 @@ def _mapped_errors(operation: str, key: object) -> Iterator[None]:
 
 
 def _store_error(operation: str, key: object, exc: Exception) -> StoreError:
-    # RedisClusterException is not a RedisError; a slot nobody serves is an outage.
-    unavailable = isinstance(exc, _UNAVAILABLE) or "not covered" in str(exc)
+    # RedisClusterException is not a RedisError; a slot nobody serves is an outage, and so
+    # is a cluster none of whose nodes answers (redis-py chains the connection error).
+    unavailable = (
+        isinstance(exc, _UNAVAILABLE)
+        or "not covered" in str(exc)
+        or (isinstance(exc, RedisClusterException) and isinstance(exc.__cause__, _UNREACHABLE))
+    )
     kind = StoreConnectionError if unavailable else StoreOperationError
     error = kind(f"{operation} {key!r}: {exc}")
     error.__cause__ = exc

@@ -1,10 +1,14 @@
 """Redis servers shared by the runtime's test folders (cache, store, KV, config, streams).
 
-``raw_redis`` is a plain client on the shared Redis that deletes the test's keys (found with
-SCAN, never KEYS/FLUSHDB); ``throwaway_redis`` is a private ``redis-server`` a test may kill
-and start again. ``cluster_server`` is one Redis Cluster for the whole session (see
-``tests/runtime/cluster/conftest.py``), shared by every folder whose tests also run on a
-cluster.
+Every test that talks to the shared Redis runs twice: on the shared single node and on the
+session's Redis Cluster (``redis_kind``, ``target_url``). ``cluster_server`` is that one
+cluster, 3 + 3 nodes, started once per session (per xdist worker; see
+``tests/runtime/cluster/conftest.py``). A test that cannot run on the cluster pins
+``@pytest.mark.parametrize("redis_kind", ["single"])`` with a comment saying why.
+
+``raw_redis`` is a client of ``target_url`` that deletes the test's keys afterwards (found
+with SCAN over every primary, never KEYS/FLUSHDB); ``throwaway_redis`` is a private
+``redis-server`` a test may kill and start again.
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis
-import redis.asyncio
 
+from servicekit.redis_clients import RedisClient, connect
 from servicekit.testgres import Server, resolve_redis_cluster
 
 
@@ -81,12 +85,29 @@ def throwaway_redis() -> Iterator[ThrowawayRedis]:
     server.kill()
 
 
+@pytest.fixture(params=["single", "cluster"])
+def redis_kind(request: pytest.FixtureRequest) -> str:
+    """Which Redis the test talks to: the shared single node or the session's cluster."""
+    kind: str = request.param
+    return kind
+
+
 @pytest.fixture
-async def raw_redis(redis_url: str, key_prefix: str) -> AsyncIterator[redis.asyncio.Redis]:
-    """A plain client on the shared Redis; deletes the test's keys afterwards."""
-    client = redis.asyncio.Redis.from_url(redis_url)
+def target_url(redis_kind: str, request: pytest.FixtureRequest) -> str:
+    """The URL of the Redis ``redis_kind`` names (the cluster is started on first use)."""
+    if redis_kind == "single":
+        url: str = request.getfixturevalue("redis_url")
+        return url
+    cluster: Server = request.getfixturevalue("cluster_server")
+    return cluster.url
+
+
+@pytest.fixture
+async def raw_redis(target_url: str, key_prefix: str) -> AsyncIterator[RedisClient]:
+    """A strict client of ``target_url``; deletes the test's keys afterwards."""
+    client = await connect(target_url)
     yield client
     keys = [key async for key in client.scan_iter(match=f"{key_prefix}*", count=500)]
-    if keys:
-        await client.delete(*keys)
+    for start in range(0, len(keys), 500):  # a cluster client splits a DEL by slot
+        await client.delete(*keys[start : start + 500])
     await client.aclose()

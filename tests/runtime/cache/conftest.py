@@ -1,9 +1,10 @@
 """Real Redis servers for the cache, store and KV tests.
 
 The shared Redis is used with a unique key prefix per test (``raw_redis`` cleans up with
-SCAN, never KEYS/FLUSHDB). Outage tests get their own throwaway ``redis-server`` they may
-kill (``throwaway_redis``, both in ``tests/runtime/conftest.py``), or a port where nothing
-listens, or a TCP listener that never answers.
+SCAN, never KEYS/FLUSHDB); a test taking ``raw_redis`` or ``target_url`` runs on the single
+node and on the session's cluster (see ``tests/runtime/conftest.py``). Outage tests get
+their own throwaway ``redis-server`` they may kill (``throwaway_redis``), or a port where
+nothing listens, or a TCP listener that never answers.
 """
 
 from __future__ import annotations
@@ -14,22 +15,30 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-import redis
-import redis.asyncio
 
 from servicekit import cache
+from servicekit.redis_clients import RedisClient
 from tests.runtime.conftest import free_port
 
 
-@pytest.fixture
-def closed_port_url() -> str:
-    """A Redis URL where nothing listens (connections are refused)."""
-    return f"redis://127.0.0.1:{free_port()}/0"
+def url_of(redis_kind: str, port: int) -> str:
+    """A URL of ``redis_kind``'s scheme for a server (or cluster seed) on ``port``."""
+    if redis_kind == "cluster":
+        return f"redis+cluster://127.0.0.1:{port}"
+    return f"redis://127.0.0.1:{port}/0"
 
 
 @pytest.fixture
-def silent_server_url() -> Iterator[str]:
-    """A Redis URL whose listener accepts connections and never answers."""
+def closed_port_url(redis_kind: str) -> str:
+    """A URL where nothing listens (connections are refused): a single node, or a cluster
+    whose only seed refuses."""
+    return url_of(redis_kind, free_port())
+
+
+@pytest.fixture
+def silent_server_url(redis_kind: str) -> Iterator[str]:
+    """A URL (single node or cluster seed) whose listener accepts connections and never
+    answers."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
@@ -44,7 +53,7 @@ def silent_server_url() -> Iterator[str]:
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
-    yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    yield url_of(redis_kind, listener.getsockname()[1])
     stop.set()
     thread.join()
     for conn in accepted:
@@ -54,9 +63,9 @@ def silent_server_url() -> Iterator[str]:
 
 @pytest.fixture
 async def redis_cache(
-    redis_url: str, key_prefix: str, raw_redis: redis.asyncio.Redis
+    target_url: str, key_prefix: str, raw_redis: RedisClient
 ) -> AsyncIterator[None]:
-    """The module-level cache initialised on the shared Redis under the test's prefix."""
-    await cache.redis_init(redis_url, prefix=key_prefix)
+    """The module-level cache initialised on ``target_url`` under the test's prefix."""
+    await cache.redis_init(target_url, prefix=key_prefix)
     yield
     await cache.redis_close()

@@ -1,4 +1,10 @@
-"""The cache keeps working (as "no cache") through real Redis outages."""
+"""The cache keeps working (as "no cache") through real Redis outages.
+
+A Redis that refuses connections or never answers is tested as a single node and as a
+cluster seed (``redis_kind``). The tests that kill a server and start it again use a
+private single ``redis-server``: killing a cluster node (and its failover) is tested on a
+cluster of its own in ``tests/runtime/cluster/test_cluster_failures.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,10 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 import redis.exceptions
+from redis.exceptions import RedisClusterException
 
 from servicekit import cache
+from servicekit.redis_clients import is_cluster_url
 from tests.runtime.conftest import ThrowawayRedis
 
 
@@ -69,13 +77,17 @@ async def test_a_server_that_never_answers_is_a_miss(silent_server_url: str) -> 
 
 
 async def test_coordination_commands_stay_strict(closed_port_url: str) -> None:
-    # A conditional SET or an INCR has no honest "no cache" answer, so it raises.
+    # A conditional SET or an INCR has no honest "no cache" answer, so it raises: redis-py's
+    # ConnectionError, or on a cluster no node of which answers its RedisClusterException.
+    strict: type[Exception] = redis.exceptions.ConnectionError
+    if is_cluster_url(closed_port_url):
+        strict = RedisClusterException
     await cache.redis_init(closed_port_url, prefix="t")
     client = cache.redis_client()
     try:
-        with pytest.raises(redis.exceptions.ConnectionError):
+        with pytest.raises(strict):
             await client.set("lock", "1", nx=True)
-        with pytest.raises(redis.exceptions.ConnectionError):
+        with pytest.raises(strict):
             await client.incr("counter")
     finally:
         await cache.redis_close()

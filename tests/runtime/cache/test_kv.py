@@ -1,4 +1,4 @@
-"""KV primitives on the shared Redis: stampede guard, de-dup, rate limit.
+"""KV primitives on the shared Redis and on the cluster: stampede guard, de-dup, rate limit.
 
 Idempotency keys have their own file, test_idempotency.py.
 """
@@ -9,13 +9,15 @@ import asyncio
 import functools
 
 import pytest
-import redis.asyncio
+import redis
+from redis.exceptions import RedisClusterException
 
 from servicekit import kv
+from servicekit.redis_clients import RedisClient, connect, is_cluster_url
 
 
 async def test_already_processed_is_false_once_then_true(
-    raw_redis: redis.asyncio.Redis, key_prefix: str
+    raw_redis: RedisClient, key_prefix: str
 ) -> None:
     seen = functools.partial(kv.already_processed, raw_redis, ttl=60, namespace=key_prefix)
 
@@ -26,7 +28,7 @@ async def test_already_processed_is_false_once_then_true(
 
 
 async def test_already_processed_lets_exactly_one_concurrent_caller_through(
-    raw_redis: redis.asyncio.Redis, key_prefix: str
+    raw_redis: RedisClient, key_prefix: str
 ) -> None:
     seen = functools.partial(kv.already_processed, raw_redis, ttl=60, namespace=key_prefix)
     outcomes = await asyncio.gather(*(seen(event_id="e") for _ in range(20)))
@@ -47,7 +49,7 @@ class SlowComputation:
 
 
 async def test_stampede_of_50_callers_computes_once(
-    raw_redis: redis.asyncio.Redis, key_prefix: str
+    raw_redis: RedisClient, key_prefix: str
 ) -> None:
     compute = SlowComputation(0.1)
     get = functools.partial(kv.guarded_get, raw_redis, compute=compute, ttl=9, namespace=key_prefix)
@@ -61,9 +63,7 @@ async def test_stampede_of_50_callers_computes_once(
     assert compute.runs == 1
 
 
-async def test_waiters_fall_through_after_lock_ttl(
-    raw_redis: redis.asyncio.Redis, key_prefix: str
-) -> None:
+async def test_waiters_fall_through_after_lock_ttl(raw_redis: RedisClient, key_prefix: str) -> None:
     compute = SlowComputation(0.4)  # longer than the lock lives
     get = functools.partial(kv.guarded_get, raw_redis, compute=compute, ttl=9, namespace=key_prefix)
 
@@ -74,7 +74,7 @@ async def test_waiters_fall_through_after_lock_ttl(
 
 
 async def test_only_the_lock_holder_releases_the_lock(
-    raw_redis: redis.asyncio.Redis, key_prefix: str
+    raw_redis: RedisClient, key_prefix: str
 ) -> None:
     lock_key = f"{key_prefix}:k:lock"
 
@@ -88,8 +88,8 @@ async def test_only_the_lock_holder_releases_the_lock(
     assert await raw_redis.get(lock_key) == b"someone-else"
 
 
-async def test_guarded_get_works_with_decoded_responses(redis_url: str, key_prefix: str) -> None:
-    client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+async def test_guarded_get_works_with_decoded_responses(target_url: str, key_prefix: str) -> None:
+    client = await connect(target_url, decode_responses=True)
     try:
 
         async def compute() -> bytes:
@@ -103,7 +103,7 @@ async def test_guarded_get_works_with_decoded_responses(redis_url: str, key_pref
         await client.aclose()
 
 
-async def test_rate_limit_fixed_window(raw_redis: redis.asyncio.Redis, key_prefix: str) -> None:
+async def test_rate_limit_fixed_window(raw_redis: RedisClient, key_prefix: str) -> None:
     results = [
         await kv.rate_limit(raw_redis, "user-1", limit=3, window=0.5, namespace=key_prefix)
         for _ in range(4)
@@ -125,7 +125,7 @@ async def test_rate_limit_fixed_window(raw_redis: redis.asyncio.Redis, key_prefi
 
 
 async def test_rate_limit_retry_after_tracks_the_window(
-    raw_redis: redis.asyncio.Redis, key_prefix: str
+    raw_redis: RedisClient, key_prefix: str
 ) -> None:
     await kv.rate_limit(raw_redis, "k", limit=1, window=30, namespace=key_prefix)
     denied = await kv.rate_limit(raw_redis, "k", limit=1, window=30, namespace=key_prefix)
@@ -134,7 +134,7 @@ async def test_rate_limit_retry_after_tracks_the_window(
 
 
 async def test_rate_limit_counter_always_has_an_expiry(
-    raw_redis: redis.asyncio.Redis, key_prefix: str
+    raw_redis: RedisClient, key_prefix: str
 ) -> None:
     await kv.rate_limit(raw_redis, "fresh", limit=5, window=10, namespace=key_prefix)
     assert 0 < await raw_redis.pttl(f"{key_prefix}:fresh") <= 10_000
@@ -147,7 +147,12 @@ async def test_rate_limit_counter_always_has_an_expiry(
 
 
 async def test_kv_is_strict_when_redis_is_unreachable(closed_port_url: str) -> None:
-    client = redis.asyncio.Redis.from_url(closed_port_url, retry=None)
+    if is_cluster_url(closed_port_url):
+        # A cluster client reads the slot map first: a cluster nobody answers for raises.
+        with pytest.raises(RedisClusterException, match="cannot be connected"):
+            await connect(closed_port_url)
+        return
+    client = await connect(closed_port_url)
     try:
         with pytest.raises(redis.ConnectionError):
             await kv.already_processed(client, event_id="e", ttl=1)

@@ -1,4 +1,5 @@
-"""The Redis-backed cache against the shared Redis: round-trips, decorators, lifecycle."""
+"""The Redis-backed cache on the shared Redis and on the cluster: round-trips, decorators,
+lifecycle."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
-import redis.asyncio
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel
 
 from servicekit import cache
 from servicekit.errors import ConfigurationError
+from servicekit.redis_clients import RedisClient
 
 pytestmark = pytest.mark.usefixtures("redis_cache")
 
@@ -91,9 +92,7 @@ async def test_get_of_a_missing_key_is_none() -> None:
     assert await cache.redis_get("nothing-here") is None
 
 
-async def test_set_uses_the_prefix_and_the_ttl(
-    raw_redis: redis.asyncio.Redis, key_prefix: str
-) -> None:
+async def test_set_uses_the_prefix_and_the_ttl(raw_redis: RedisClient, key_prefix: str) -> None:
     await cache.redis_set("k", {"x": 1}, ttl=40)
     await cache.redis_set("default-ttl", 1)
 
@@ -115,9 +114,7 @@ async def test_a_value_that_cannot_be_encoded_is_a_type_error() -> None:
         await cache.redis_set("bad", object())
 
 
-async def test_an_unreadable_value_is_a_miss(
-    raw_redis: redis.asyncio.Redis, key_prefix: str
-) -> None:
+async def test_an_unreadable_value_is_a_miss(raw_redis: RedisClient, key_prefix: str) -> None:
     await raw_redis.set(f"{key_prefix}:corrupt", b"{not json")
     await raw_redis.set(f"{key_prefix}:old-schema", b'{"name": "no id"}')
 
@@ -188,7 +185,7 @@ async def test_redis_cached_can_leave_self_out_of_the_key() -> None:
 
 
 async def test_long_arguments_are_hashed_into_a_bounded_key(
-    raw_redis: redis.asyncio.Redis, key_prefix: str
+    raw_redis: RedisClient, key_prefix: str
 ) -> None:
     @cache.redis_cached("long")
     async def echo(text: str) -> str:
@@ -226,14 +223,14 @@ async def test_redis_client_exposes_the_fail_open_client(key_prefix: str) -> Non
     assert await client.get(f"{key_prefix}:raw") == b"bytes"
 
 
-async def test_redis_pool_is_a_fastapi_dependency(redis_url: str, key_prefix: str) -> None:
-    pool = cache.redis_pool(redis_url)
+async def test_redis_pool_is_a_fastapi_dependency(target_url: str, key_prefix: str) -> None:
+    pool = cache.redis_pool(target_url)
     app = FastAPI()
 
     @app.put("/items/{name}")
     async def put(
         name: str,
-        client: redis.asyncio.Redis = Depends(pool),  # noqa: B008 (FastAPI idiom)
+        client: cache.FailOpenClient = Depends(pool),  # noqa: B008 (FastAPI idiom)
     ) -> dict[str, bool]:
         await client.set(f"{key_prefix}:{name}", name)
         return {"ok": True}
@@ -241,7 +238,7 @@ async def test_redis_pool_is_a_fastapi_dependency(redis_url: str, key_prefix: st
     @app.get("/items/{name}")
     async def get(
         name: str,
-        client: redis.asyncio.Redis = Depends(pool),  # noqa: B008 (FastAPI idiom)
+        client: cache.FailOpenClient = Depends(pool),  # noqa: B008 (FastAPI idiom)
     ) -> dict[str, Any]:
         value = await client.get(f"{key_prefix}:{name}")
         text = value.decode() if isinstance(value, bytes) else value
@@ -306,11 +303,11 @@ async def test_init_without_a_url_is_a_configuration_error(
 
 async def test_init_reads_prefix_and_ttl_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
-    redis_url: str,
+    target_url: str,
     key_prefix: str,
-    raw_redis: redis.asyncio.Redis,
+    raw_redis: RedisClient,
 ) -> None:
-    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("REDIS_URL", target_url)
     monkeypatch.setenv("CACHE_PREFIX", f"{key_prefix}-env")
     monkeypatch.setenv("CACHE_TTL", "77")
     await cache.redis_init()
@@ -322,14 +319,14 @@ async def test_init_reads_prefix_and_ttl_from_the_environment(
 
 async def test_the_default_prefix_is_the_service_name(
     monkeypatch: pytest.MonkeyPatch,
-    redis_url: str,
+    target_url: str,
     key_prefix: str,
-    raw_redis: redis.asyncio.Redis,
+    raw_redis: RedisClient,
 ) -> None:
     for name in ("CACHE_PREFIX", "K_SERVICE", "AWS_LAMBDA_FUNCTION_NAME"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("APP_NAME", f"{key_prefix}-svc")
-    await cache.redis_init(redis_url)
+    await cache.redis_init(target_url)
 
     await cache.redis_set("k", "v")
 

@@ -1,17 +1,18 @@
-"""RedisStore and AsyncRedisStore: the same behaviour, checked once for both."""
+"""RedisStore and AsyncRedisStore: the same behaviour, checked once for both, on the shared
+single Redis and on the cluster."""
 
 from __future__ import annotations
 
 import datetime as dt
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
-import redis
 from pydantic import BaseModel
 
+from servicekit.redis_clients import SyncRedisClient, connect_sync, is_cluster_url
 from servicekit.store import (
     AsyncRedisStore,
     FailedValue,
@@ -34,13 +35,21 @@ ITEM = Item(sku="a-1", price=Decimal("9.99"), added=dt.datetime(2024, 1, 1, tzin
 Call = Callable[..., Awaitable[Any]]
 
 
+@pytest.fixture
+def raw(target_url: str) -> Iterator[SyncRedisClient]:
+    """A sync client of the Redis under test, to write what the store would not."""
+    client = connect_sync(target_url)
+    yield client
+    client.close()
+
+
 @pytest.fixture(params=["sync", "async"])
 async def call(
-    request: pytest.FixtureRequest, redis_url: str, key_prefix: str
+    request: pytest.FixtureRequest, target_url: str, key_prefix: str
 ) -> AsyncIterator[Call]:
     """``await call("method", *args)`` on a sync or an async store, whichever is under test."""
     kind = RedisStore if request.param == "sync" else AsyncRedisStore
-    store: RedisStore | AsyncRedisStore = kind.from_url(redis_url)
+    store: RedisStore | AsyncRedisStore = kind.from_url(target_url)
 
     async def invoke(method: str, *args: Any, **kwargs: Any) -> Any:
         result = getattr(store, method)(*args, **kwargs)
@@ -93,16 +102,19 @@ async def test_get_raw_returns_the_stored_text(call: Call, key_prefix: str) -> N
     )
 
 
-async def test_set_with_ttl_expires(call: Call, key_prefix: str, redis_url: str) -> None:
+async def test_set_with_ttl_expires(call: Call, key_prefix: str, raw: SyncRedisClient) -> None:
     await call("set", f"{key_prefix}:ttl", 1, ttl=30)
-    with redis.Redis.from_url(redis_url) as raw:
-        assert 25_000 < raw.pttl(f"{key_prefix}:ttl") <= 30_000
+    assert 25_000 < raw.pttl(f"{key_prefix}:ttl") <= 30_000
 
 
-async def test_list_keys_scans_every_page(call: Call, key_prefix: str, redis_url: str) -> None:
-    with redis.Redis.from_url(redis_url) as raw:
-        raw.mset({f"{key_prefix}:k{i}": i for i in range(1200)})
-        raw.set(f"{key_prefix}-other", 1)
+async def test_list_keys_scans_every_page(
+    call: Call, key_prefix: str, raw: SyncRedisClient
+) -> None:
+    with raw.pipeline(transaction=False) as pipe:  # a cluster's pipeline is sent per node
+        for i in range(1200):
+            pipe.set(f"{key_prefix}:k{i}", i)
+        pipe.set(f"{key_prefix}-other", 1)
+        pipe.execute()
 
     keys = await call("list_keys", f"{key_prefix}:k*")
 
@@ -110,11 +122,10 @@ async def test_list_keys_scans_every_page(call: Call, key_prefix: str, redis_url
 
 
 async def test_mget_reports_one_corrupt_value_without_failing_the_batch(
-    call: Call, key_prefix: str, redis_url: str
+    call: Call, key_prefix: str, raw: SyncRedisClient
 ) -> None:
     await call("set", f"{key_prefix}:1", ITEM)
-    with redis.Redis.from_url(redis_url) as raw:
-        raw.set(f"{key_prefix}:2", b'{"sku": "no price"}')
+    raw.set(f"{key_prefix}:2", b'{"sku": "no price"}')
     await call("set", f"{key_prefix}:3", ITEM)
 
     keys = [f"{key_prefix}:{i}" for i in (1, 2, 3, 4)]
@@ -135,13 +146,14 @@ async def test_delete(call: Call, key_prefix: str) -> None:
     assert await call("delete", f"{key_prefix}:d") is False
 
 
-async def test_errors_map_onto_the_hierarchy(call: Call, key_prefix: str, redis_url: str) -> None:
+async def test_errors_map_onto_the_hierarchy(
+    call: Call, key_prefix: str, raw: SyncRedisClient
+) -> None:
     with pytest.raises(StoreSerializationError):
         await call("set", f"{key_prefix}:x", object())
 
-    with redis.Redis.from_url(redis_url) as raw:
-        raw.set(f"{key_prefix}:bad", b"not json")
-        raw.rpush(f"{key_prefix}:list", 1)
+    raw.set(f"{key_prefix}:bad", b"not json")
+    raw.rpush(f"{key_prefix}:list", 1)
     with pytest.raises(StoreDeserializationError):
         await call("get", f"{key_prefix}:bad", Item)
     with pytest.raises(StoreOperationError):
@@ -152,7 +164,11 @@ async def test_errors_map_onto_the_hierarchy(call: Call, key_prefix: str, redis_
 async def test_an_unreachable_redis_raises_instead_of_failing_open(
     kind: str, closed_port_url: str
 ) -> None:
-    if kind == "sync":
+    if kind == "sync" and is_cluster_url(closed_port_url):
+        # A sync cluster client reads the slot map when it is made: from_url raises.
+        with pytest.raises(StoreConnectionError, match="cannot be connected"):
+            RedisStore.from_url(closed_port_url)
+    elif kind == "sync":
         sync_store = RedisStore.from_url(closed_port_url)
         assert sync_store.is_alive() is False
         with pytest.raises(StoreConnectionError):

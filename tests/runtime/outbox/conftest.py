@@ -17,9 +17,9 @@ from servicekit.database import normalize_url
 from servicekit.outbox import OutboxMixin
 from servicekit.testgres import DatabaseFactory, Server
 from tests.runtime.outbox.models import create_schema
-from tests.runtime.streams.conftest import names, redis_client, redis_kind, target_url
+from tests.runtime.streams.conftest import names, redis_client
 
-__all__ = ["count_rows", "names", "redis_client", "redis_kind", "target_url"]
+__all__ = ["count_rows", "names", "redis_client"]
 
 
 def _create(url: str) -> None:

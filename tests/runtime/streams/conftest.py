@@ -1,9 +1,9 @@
 """Fixtures for the streams tests: a client for the shared Redis and unique stream names.
 
-``redis_client`` is a client of the shared single Redis, then of the session's Redis
-Cluster: every test taking it runs on both (``redis_kind``). A module whose tests cannot
-run on a cluster cheaply (they hand a URL to a child process) pins
-``pytest.mark.parametrize("redis_kind", ["single"])``.
+``redis_client`` is a client of ``target_url``: the shared single Redis, then the
+session's Redis Cluster (``redis_kind`` and ``target_url`` are in ``tests/runtime/conftest.py``).
+A module whose tests cannot run on a cluster cheaply (they hand a URL to a child process)
+pins ``pytest.mark.parametrize("redis_kind", ["single"])``.
 
 Every stream a test names through ``names`` is deleted at teardown; the shared server is
 never flushed.
@@ -42,23 +42,6 @@ class Names:
 @pytest.fixture
 def names(key_prefix: str) -> Names:
     return Names(key_prefix)
-
-
-@pytest.fixture(params=["single", "cluster"])
-def redis_kind(request: pytest.FixtureRequest) -> str:
-    """Which Redis ``redis_client`` talks to: the shared single node or the cluster."""
-    kind: str = request.param
-    return kind
-
-
-@pytest.fixture
-def target_url(redis_kind: str, request: pytest.FixtureRequest) -> str:
-    """The URL of the Redis ``redis_client`` talks to."""
-    if redis_kind == "single":
-        url: str = request.getfixturevalue("redis_url")
-        return url
-    cluster_url: str = request.getfixturevalue("cluster_server").url
-    return cluster_url
 
 
 @pytest.fixture
