@@ -1,4 +1,5 @@
-"""A client process of test_idempotency.py: ``python _idempotency_client.py URL NAMESPACE MODE``.
+"""A client process of test_idempotency.py: ``python _idempotency_client.py URL NAMESPACE MODE``
+(``URL``: a single Redis or a ``redis+cluster://`` one).
 
 ``finish``: runs the operation for key ``pay``, prints what it returned as JSON and
 exits. ``hang``: claims ``pay`` with a 3-second lease, counts its start in
@@ -12,13 +13,13 @@ import sys
 from datetime import UTC, datetime
 
 import orjson
-from redis.asyncio import Redis
 
 from servicekit import kv
+from servicekit.redis_clients import connect
 
 
 async def main(url: str, namespace: str, mode: str) -> None:
-    client = Redis.from_url(url)
+    client = await connect(url)  # a single node or a cluster
 
     async def charge() -> dict[str, object]:
         await client.incr(f"{namespace}:started")

@@ -1,4 +1,5 @@
-"""idempotent_execute on the shared Redis: exactly once per key, across callers and processes."""
+"""idempotent_execute on the shared Redis and on the cluster: exactly once per key, across
+callers and processes."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from pathlib import Path
 
 import orjson
 import pytest
-import redis.asyncio
 
 from servicekit import kv
 from servicekit.errors import ServiceKitError
+from servicekit.redis_clients import RedisClient, connect
 
 REPO = Path(__file__).resolve().parents[3]
 CLIENT = Path(__file__).with_name("_idempotency_client.py")
@@ -52,7 +53,7 @@ def client_process(redis_url: str, namespace: str, mode: str) -> subprocess.Pope
 
 
 async def test_the_first_result_is_replayed_with_its_status(
-    raw_redis: redis.asyncio.Redis, key_prefix: str
+    raw_redis: RedisClient, key_prefix: str
 ) -> None:
     runs = 0
 
@@ -82,7 +83,7 @@ async def test_the_first_result_is_replayed_with_its_status(
 
 
 async def test_of_50_concurrent_callers_one_runs_and_49_are_told_it_is_in_progress(
-    raw_redis: redis.asyncio.Redis, key_prefix: str
+    raw_redis: RedisClient, key_prefix: str
 ) -> None:
     gate = asyncio.Event()
     runs = 0
@@ -123,7 +124,7 @@ async def test_of_50_concurrent_callers_one_runs_and_49_are_told_it_is_in_progre
 
 
 async def test_50_concurrent_callers_that_wait_all_get_the_one_result(
-    raw_redis: redis.asyncio.Redis, key_prefix: str
+    raw_redis: RedisClient, key_prefix: str
 ) -> None:
     charge = Operation(0.2)
 
@@ -142,7 +143,7 @@ async def test_50_concurrent_callers_that_wait_all_get_the_one_result(
 
 
 async def test_a_holder_running_longer_than_its_lease_keeps_the_key(
-    raw_redis: redis.asyncio.Redis, key_prefix: str
+    raw_redis: RedisClient, key_prefix: str
 ) -> None:
     charge = Operation(2.0)
     holder = asyncio.create_task(
@@ -158,10 +159,10 @@ async def test_a_holder_running_longer_than_its_lease_keeps_the_key(
 
 
 async def test_a_killed_holder_keeps_the_key_until_its_lease_lapses_then_one_caller_runs(
-    redis_url: str, raw_redis: redis.asyncio.Redis, key_prefix: str
+    target_url: str, raw_redis: RedisClient, key_prefix: str
 ) -> None:
     started = f"{key_prefix}:started"
-    holder = client_process(redis_url, key_prefix, "hang")  # lease: 3 s
+    holder = client_process(target_url, key_prefix, "hang")  # lease: 3 s
     try:
         async with asyncio.timeout(30):
             while not await raw_redis.exists(started):
@@ -193,19 +194,19 @@ async def test_a_killed_holder_keeps_the_key_until_its_lease_lapses_then_one_cal
 
 
 async def test_a_result_is_replayed_to_a_new_process(
-    redis_url: str, raw_redis: redis.asyncio.Redis, key_prefix: str
+    target_url: str, raw_redis: RedisClient, key_prefix: str
 ) -> None:
-    first = client_process(redis_url, key_prefix, "finish")
+    first = client_process(target_url, key_prefix, "finish")
     output, _ = first.communicate(timeout=60)
     assert first.returncode == 0
     expected = {"charge": "ch_1", "at": "2024-05-01T00:00:00+00:00"}
     assert orjson.loads(output) == [expected, 201, False]
 
-    again = client_process(redis_url, key_prefix, "finish")
+    again = client_process(target_url, key_prefix, "finish")
     output, _ = again.communicate(timeout=60)
     assert orjson.loads(output) == [expected, 201, True]
 
-    fresh = redis.asyncio.Redis.from_url(redis_url)  # and to this one's new client
+    fresh = await connect(target_url)  # and to this one's new client
     try:
         replay = await kv.idempotent_execute(
             fresh, key="pay", compute=never_called, namespace=key_prefix
@@ -217,7 +218,7 @@ async def test_a_result_is_replayed_to_a_new_process(
 
 
 async def test_a_key_sent_with_another_payload_is_refused(
-    raw_redis: redis.asyncio.Redis, key_prefix: str
+    raw_redis: RedisClient, key_prefix: str
 ) -> None:
     gate = asyncio.Event()
 
@@ -253,7 +254,7 @@ async def test_a_key_sent_with_another_payload_is_refused(
 
 
 async def test_a_failing_operation_frees_the_key_for_a_retry(
-    raw_redis: redis.asyncio.Redis, key_prefix: str
+    raw_redis: RedisClient, key_prefix: str
 ) -> None:
     attempts = 0
 
@@ -283,7 +284,7 @@ async def test_a_failing_operation_frees_the_key_for_a_retry(
 
 
 async def test_a_result_json_cannot_hold_frees_the_key(
-    raw_redis: redis.asyncio.Redis, key_prefix: str
+    raw_redis: RedisClient, key_prefix: str
 ) -> None:
     async def charge() -> object:
         return {1: "an integer key"}
@@ -293,9 +294,7 @@ async def test_a_result_json_cannot_hold_frees_the_key(
     assert await raw_redis.exists(f"{key_prefix}:pay") == 0
 
 
-async def test_a_cancelled_operation_frees_the_key(
-    raw_redis: redis.asyncio.Redis, key_prefix: str
-) -> None:
+async def test_a_cancelled_operation_frees_the_key(raw_redis: RedisClient, key_prefix: str) -> None:
     slow = Operation(30)
     holder = asyncio.create_task(
         kv.idempotent_execute(raw_redis, key="pay", compute=slow, namespace=key_prefix)
@@ -314,7 +313,7 @@ async def test_a_cancelled_operation_frees_the_key(
 
 
 async def test_a_waiting_caller_runs_it_when_the_holder_fails(
-    raw_redis: redis.asyncio.Redis, key_prefix: str
+    raw_redis: RedisClient, key_prefix: str
 ) -> None:
     async def failing() -> str:
         await asyncio.sleep(0.2)
@@ -336,7 +335,7 @@ async def test_a_waiting_caller_runs_it_when_the_holder_fails(
 
 
 async def test_a_holder_that_lost_its_lease_cannot_overwrite_the_next_holders_result(
-    raw_redis: redis.asyncio.Redis, key_prefix: str
+    raw_redis: RedisClient, key_prefix: str
 ) -> None:
     second = Operation()
 
@@ -356,8 +355,8 @@ async def test_a_holder_that_lost_its_lease_cannot_overwrite_the_next_holders_re
     assert replay == ({"run": 1}, 200, True)
 
 
-async def test_works_with_decoded_responses(redis_url: str, key_prefix: str) -> None:
-    client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+async def test_works_with_decoded_responses(target_url: str, key_prefix: str) -> None:
+    client = await connect(target_url, decode_responses=True)
     charge = Operation()
     try:
         outcomes = [
@@ -378,7 +377,7 @@ async def test_works_with_decoded_responses(redis_url: str, key_prefix: str) -> 
 
 
 async def test_a_result_stored_by_the_previous_version_is_replayed(
-    raw_redis: redis.asyncio.Redis, key_prefix: str
+    raw_redis: RedisClient, key_prefix: str
 ) -> None:
     # Before the record was a hash, a finished result was this string (for its ttl).
     old = orjson.dumps({"status_code": 201, "body": {"order": 7}})
