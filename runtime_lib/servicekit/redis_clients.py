@@ -42,10 +42,13 @@ __all__ = [
     "ReadyCluster",
     "RedisClient",
     "SyncRedisClient",
+    "client_for",
     "cluster_nodes",
     "connect",
     "connect_sync",
     "is_cluster_url",
+    "mark_stale",
+    "node_clients",
 ]
 
 C = TypeVar("C", bound="ReadyCluster")
@@ -161,24 +164,20 @@ def cluster_client(
     )
 
 
-async def connect(
+def client_for(
     url: str, *, connect_timeout: float = 1.0, socket_timeout: float = 5.0, **kwargs: Any
 ) -> RedisClient:
-    """An async client for ``url``: a :class:`ReadyCluster`, initialised, or a ``Redis``.
-
-    A cluster's topology is read here (so a cluster that cannot be reached raises now); a
-    single-node client connects lazily, as redis-py's always does.
-    """
+    """An async client for ``url`` that does no I/O yet: a :class:`ReadyCluster` (which
+    reads the slot map before its first command) or a ``Redis``. For code that cannot
+    await where it makes its client; elsewhere prefer :func:`connect`."""
     if is_cluster_url(url):
-        client = cluster_client(
+        return cluster_client(
             url,
             connect_timeout=connect_timeout,
             socket_timeout=socket_timeout,
             cls=ReadyCluster,
             **kwargs,
         )
-        await client.initialize()
-        return client
     pool = redis.asyncio.ConnectionPool.from_url(
         url,
         socket_connect_timeout=connect_timeout,
@@ -187,6 +186,22 @@ async def connect(
         **kwargs,
     )
     return redis.asyncio.Redis.from_pool(pool)
+
+
+async def connect(
+    url: str, *, connect_timeout: float = 1.0, socket_timeout: float = 5.0, **kwargs: Any
+) -> RedisClient:
+    """An async client for ``url``: a :class:`ReadyCluster`, initialised, or a ``Redis``.
+
+    A cluster's topology is read here (so a cluster that cannot be reached raises now); a
+    single-node client connects lazily, as redis-py's always does.
+    """
+    client = client_for(
+        url, connect_timeout=connect_timeout, socket_timeout=socket_timeout, **kwargs
+    )
+    if isinstance(client, ReadyCluster):
+        await client.initialize()
+    return client
 
 
 def connect_sync(
@@ -215,3 +230,25 @@ def connect_sync(
         **kwargs,
     )
     return redis.Redis.from_pool(pool)
+
+
+def mark_stale(client: RedisCluster) -> None:
+    """Make ``client`` re-read the slot map before its next command (a node failed).
+
+    This is redis-py's own flag for it: its commands, and a :class:`ReadyCluster`'s
+    ``initialize()``, read the map again first.
+    """
+    client._initialize = True
+
+
+def node_clients(client: RedisCluster) -> list[redis.asyncio.Redis]:
+    """One plain client per primary of ``client``'s slot map, with the same connection
+    options (auth, TLS, timeouts): for what a cluster does per node, such as keyspace
+    notifications, which each node sends for its own keys only. The caller closes them."""
+    clients: list[redis.asyncio.Redis] = []
+    for node in client.get_primaries():
+        pool = redis.asyncio.ConnectionPool(
+            connection_class=node.connection_class, **node.connection_kwargs
+        )
+        clients.append(redis.asyncio.Redis.from_pool(pool))
+    return clients

@@ -33,7 +33,6 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from servicekit._text import as_text
 from servicekit.cache import _codec
-from servicekit.cache._failopen import connection_pool
 from servicekit.errors import (
     StoreConnectionError,
     StoreDeserialisationError,
@@ -43,14 +42,7 @@ from servicekit.errors import (
     StoreSerialisationError,
     StoreSerializationError,
 )
-from servicekit.redis_clients import (
-    ReadyCluster,
-    RedisClient,
-    SyncRedisClient,
-    cluster_client,
-    connect_sync,
-    is_cluster_url,
-)
+from servicekit.redis_clients import RedisClient, SyncRedisClient, client_for, connect_sync
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -319,10 +311,7 @@ class AsyncRedisStore(_StoreCodec):
         A ``redis+cluster://`` URL gives a cluster client that reads the slot map before
         its first command.
         """
-        timeouts = {"connect_timeout": connect_timeout, "socket_timeout": socket_timeout}
-        if is_cluster_url(url):
-            return cls(cluster_client(url, cls=ReadyCluster, **timeouts))
-        return cls(redis.asyncio.Redis.from_pool(connection_pool(url, **timeouts)))
+        return cls(client_for(url, connect_timeout=connect_timeout, socket_timeout=socket_timeout))
 
     async def aclose(self) -> None:
         """Close the client (and the pool :meth:`from_url` made)."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from servicekit._text import as_text
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from servicekit.redis_clients import RedisClient
 
 CURRENT = "current"
 
@@ -70,7 +70,7 @@ def _bytes(value: bytes | str) -> bytes:
     return value.encode() if isinstance(value, str) else value
 
 
-async def read_current(redis: Redis, name: str) -> Stored:
+async def read_current(redis: RedisClient, name: str) -> Stored:
     """The current version of the document at ``name`` and its JSON."""
     reply = await redis.eval(_READ, 1, name)
     if not reply:
@@ -79,14 +79,14 @@ async def read_current(redis: Redis, name: str) -> Stored:
     return Stored(int(as_text(version)), None if raw is None else _bytes(raw))
 
 
-async def read_version(redis: Redis, name: str, version: int) -> bytes | None:
+async def read_version(redis: RedisClient, name: str, version: int) -> bytes | None:
     """The JSON of one kept ``version``, or None if it was never written or was dropped."""
     raw: bytes | str | None = await redis.hget(name, str(version))
     return None if raw is None else _bytes(raw)
 
 
 async def write(
-    redis: Redis, name: str, payload: bytes, *, expected_version: int | None, keep: int
+    redis: RedisClient, name: str, payload: bytes, *, expected_version: int | None, keep: int
 ) -> tuple[bool, int]:
     """Store ``payload`` as the next version: ``(True, new)``, or ``(False, current)``."""
     expected = "" if expected_version is None else str(expected_version)
@@ -94,7 +94,7 @@ async def write(
     return bool(int(reply[0])), int(reply[1])
 
 
-async def versions(redis: Redis, name: str) -> list[int]:
+async def versions(redis: RedisClient, name: str) -> list[int]:
     """The kept version numbers of the document at ``name``, oldest first."""
     fields: list[bytes | str] = await redis.hkeys(name)
     return sorted(int(text) for text in map(as_text, fields) if text.isdigit())

@@ -6,6 +6,11 @@ connects, adds the flags it needs when Redis lets it (keeping every flag already
 other clients may rely on), and subscribes. When Redis refuses ``CONFIG`` (managed Redis,
 ACLs) it says which flags to set and polls instead. Either way, every (re)connection
 reloads every document: nothing is announced to a client that is not connected.
+
+A Redis Cluster announces a change only on the node that holds the key, so on a cluster
+all of this is done on every primary (each with a connection of its own); losing any of
+them ends the session, and the next one re-reads the slot map (a replica may have been
+promoted) and starts over on the primaries it names.
 """
 
 from __future__ import annotations
@@ -16,18 +21,22 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisClusterException, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from servicekit._text import as_text
 from servicekit.errors import StoreConnectionError
+from servicekit.redis_clients import mark_stale, node_clients
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from redis.asyncio import Redis
     from redis.asyncio.client import PubSub
+
+    from servicekit.redis_clients import RedisClient
 
 logger = logging.getLogger("servicekit.config")
 
@@ -39,7 +48,13 @@ _ALIAS_A = "g$lshzxetd"
 _SETTING = "notify-keyspace-events"
 
 # Failures that mean the connection is gone: reconnect, then reload everything.
-_DISCONNECTED = (RedisConnectionError, RedisTimeoutError, OSError, StoreConnectionError)
+_DISCONNECTED = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    StoreConnectionError,
+    RedisClusterException,  # no node of a cluster answers
+)
 # Delays between reconnection attempts: 0.1, 0.2, 0.4, ... seconds, at most 2.
 _FIRST_DELAY = 0.1
 _MAX_DELAY = 2.0
@@ -86,7 +101,7 @@ class Listener:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         *,
         prefix: str,
         configure: bool,
@@ -108,9 +123,8 @@ class Listener:
         self.polling = False
         """True while Redis does not announce changes and documents are polled."""
 
-    @property
-    def _pattern(self) -> str:
-        db = self._redis.connection_pool.connection_kwargs.get("db", 0)
+    def _pattern(self, node: Redis) -> str:
+        db = node.connection_pool.connection_kwargs.get("db", 0)
         prefix = _GLOB_SPECIAL.sub(r"\\\1", self._prefix)  # a "*" in it is no wildcard
         return f"__keyspace@{db}__:{prefix}:*"
 
@@ -177,13 +191,32 @@ class Listener:
 
     async def _session(self) -> None:
         """One connection's worth of listening (or polling); returns to re-check the flags."""
-        problem = await enable_notifications(self._redis, configure=self._configure)
-        if problem is not None:
-            await self._poll(problem)
+        if not isinstance(self._redis, RedisCluster):
+            await self._session_on([self._redis])
             return
-        pubsub = self._redis.pubsub()
+        mark_stale(self._redis)  # a node may have failed over since the map was read
+        await self._redis.initialize()
+        nodes = node_clients(self._redis)
         try:
-            await pubsub.psubscribe(self._pattern)
+            await self._session_on(nodes)
+        finally:
+            for node in nodes:
+                with contextlib.suppress(*_DISCONNECTED):
+                    await node.aclose()
+
+    async def _session_on(self, nodes: list[Redis]) -> None:
+        """A session on the nodes that announce changes: the one Redis, or every primary."""
+        for node in nodes:
+            problem = await enable_notifications(node, configure=self._configure)
+            if problem is not None:
+                if len(nodes) > 1:
+                    problem = f"{_address(node)}: {problem}"
+                await self._poll(problem)
+                return
+        pubsubs = [node.pubsub() for node in nodes]
+        try:
+            for node, pubsub in zip(nodes, pubsubs, strict=True):
+                await pubsub.psubscribe(self._pattern(node))
             # Subscribed before reloading: a change made in between is announced, not lost.
             await self._resync()
             if self.polling:
@@ -192,22 +225,51 @@ class Listener:
                 )
             self.polling = False
             self._started()
-            await self._listen(pubsub)
+            await self._listen(pubsubs)
         finally:
-            with contextlib.suppress(*_DISCONNECTED):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            for pubsub in pubsubs:
+                with contextlib.suppress(*_DISCONNECTED):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
-    async def _listen(self, pubsub: PubSub) -> None:
+    async def _listen(self, pubsubs: list[PubSub]) -> None:
+        """Reload each document announced on any of ``pubsubs``, until the resync is due;
+        raises as soon as one of them fails."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._resync_interval
-        while not self._closing and (remaining := deadline - loop.time()) > 0:
-            message = await pubsub.get_message(
-                ignore_subscribe_messages=True, timeout=min(_WAIT, remaining)
-            )
-            if message is None:
-                continue
-            await self._changed(self._name(message))
+        announced: asyncio.Queue[str] = asyncio.Queue()
+        stop = asyncio.Event()
+        readers = [loop.create_task(self._read(pubsub, announced, stop)) for pubsub in pubsubs]
+        try:
+            while not self._closing and (remaining := deadline - loop.time()) > 0:
+                next_name = loop.create_task(announced.get())
+                done, _ = await asyncio.wait(
+                    [next_name, *readers],
+                    timeout=min(_WAIT, remaining),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if next_name not in done:
+                    next_name.cancel()
+                for reader in readers:
+                    if reader.done():
+                        reader.result()  # a reader ends only by failing: raise its error
+                if next_name in done:
+                    await self._changed(next_name.result())
+        finally:
+            stop.set()
+            for reader in readers:
+                reader.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
         # Someone may have turned the flags off since: the next session checks them again.
+
+    async def _read(
+        self, pubsub: PubSub, announced: asyncio.Queue[str], stop: asyncio.Event
+    ) -> None:
+        # Reads in short waits and checks the flags in between: a read cancelled as its
+        # timeout expires can come back from redis-py as "no message", the cancellation lost.
+        while not stop.is_set() and not self._closing:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=_WAIT)
+            if message is not None:
+                announced.put_nowait(self._name(message))
 
     @staticmethod
     def _name(message: dict[str, Any]) -> str:
@@ -235,3 +297,8 @@ class Listener:
         while not self._closing and loop.time() < deadline:
             await asyncio.sleep(self._poll_interval)
             await self._resync()
+
+
+def _address(node: Redis) -> str:
+    kwargs = node.connection_pool.connection_kwargs
+    return f"{kwargs.get('host')}:{kwargs.get('port')}"

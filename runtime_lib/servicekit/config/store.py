@@ -17,10 +17,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import redis.asyncio
-
 from servicekit.cache import _codec
-from servicekit.cache._failopen import connection_pool
 from servicekit.config import _documents
 from servicekit.config._documents import ABSENT, Stored
 from servicekit.config._listener import Listener
@@ -32,12 +29,15 @@ from servicekit.errors import (
     StoreError,
     StoreSerializationError,
 )
+from servicekit.redis_clients import client_for
 from servicekit.store import _mapped_errors
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import TracebackType
     from typing import Self
+
+    from servicekit.redis_clients import RedisClient
 
 __all__ = ["RedisConfigStore"]
 
@@ -66,7 +66,8 @@ class _Entry(Generic[T]):
 
 
 class RedisConfigStore:
-    """Versioned, typed configuration documents at ``"{prefix}:{key}"`` on ``redis``.
+    """Versioned, typed configuration documents at ``"{prefix}:{key}"`` on ``redis`` (a
+    single node or a Redis Cluster).
 
     The store is async only. It never closes a client it was given; :meth:`from_url` makes
     one it owns. :meth:`start` (or ``async with``) connects and starts listening; the
@@ -80,7 +81,7 @@ class RedisConfigStore:
 
     def __init__(
         self,
-        redis: redis.asyncio.Redis,
+        redis: RedisClient,
         *,
         prefix: str,
         history: int = 100,
@@ -111,9 +112,10 @@ class RedisConfigStore:
         socket_timeout: float = 5.0,
         **options: Any,
     ) -> RedisConfigStore:
-        """A store with its own pool (bounded timeouts, no retries), closed by :meth:`aclose`."""
-        pool = connection_pool(url, connect_timeout=connect_timeout, socket_timeout=socket_timeout)
-        store = cls(redis.asyncio.Redis.from_pool(pool), prefix=prefix, **options)
+        """A store with its own client (bounded timeouts, no retries), closed by
+        :meth:`aclose`; a ``redis+cluster://`` URL gives a cluster client."""
+        client = client_for(url, connect_timeout=connect_timeout, socket_timeout=socket_timeout)
+        store = cls(client, prefix=prefix, **options)
         store._owns_client = True
         return store
 

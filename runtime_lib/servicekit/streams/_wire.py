@@ -30,6 +30,8 @@ from redis.exceptions import AskError, ClusterDownError, MovedError, TryAgainErr
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from servicekit.redis_clients import mark_stale
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -183,7 +185,7 @@ async def _on_cluster(
     try:
         node = _node_of(redis, key)
     except ClusterDownError:
-        _stale(redis)
+        mark_stale(redis)
         raise
     connection: Any = node.acquire_connection()
     try:
@@ -194,20 +196,14 @@ async def _on_cluster(
         if isinstance(exc, _CONNECTION_ERRORS):
             # As redis-py does itself: the node is tried last when the map is re-read.
             redis.nodes_manager.move_node_to_end_of_cached_nodes(node.name)
-            _stale(redis)
+            mark_stale(redis)
         elif isinstance(exc, MovedError):
             await redis.nodes_manager.move_slot(exc)
         elif isinstance(exc, ClusterDownError | TryAgainError):
-            _stale(redis)
+            mark_stale(redis)
         raise
     finally:
         node.release(connection)
-
-
-def _stale(redis: RedisCluster) -> None:
-    # redis-py's own flag for "re-read the slot map before the next command": its
-    # commands (and this module's next round trip) then initialise again first.
-    redis._initialize = True
 
 
 async def _exchange(

@@ -1,8 +1,9 @@
-"""Config stores on the shared Redis, each test under its own key prefix.
+"""Config stores on the shared Redis and on the session's cluster (``target_url``), each
+test under its own key prefix.
 
-The store adds the ``notify-keyspace-events`` flags it needs to the shared server (keeping
-the ones already set, as it does everywhere). Tests that restart Redis or change its
-settings otherwise use a throwaway ``redis-server`` of their own.
+The store adds the ``notify-keyspace-events`` flags it needs to the shared server (to every
+primary of the cluster), keeping the ones already set, as it does everywhere. Tests that
+restart Redis or change its settings otherwise use a throwaway ``redis-server`` of their own.
 """
 
 from __future__ import annotations
@@ -14,20 +15,20 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-import redis.asyncio
 
 from servicekit.config import RedisConfigStore
+from servicekit.redis_clients import RedisClient
 
 
 @pytest.fixture
 async def open_store(
-    redis_url: str, key_prefix: str, raw_redis: redis.asyncio.Redis
+    target_url: str, key_prefix: str, raw_redis: RedisClient
 ) -> AsyncIterator[Callable[[], Awaitable[RedisConfigStore]]]:
-    """Opens started stores on the shared Redis under the test's prefix; closes them after."""
+    """Opens started stores on ``target_url`` under the test's prefix; closes them after."""
     async with contextlib.AsyncExitStack() as stack:
 
         async def open_one() -> RedisConfigStore:
-            started = RedisConfigStore.from_url(redis_url, prefix=key_prefix)
+            started = RedisConfigStore.from_url(target_url, prefix=key_prefix)
             return await stack.enter_async_context(started)
 
         yield open_one

@@ -1,4 +1,5 @@
-"""RedisConfigStore on the shared Redis: documents, versions, the cache and watchers."""
+"""RedisConfigStore on the shared Redis and on the cluster: documents, versions, the cache and
+watchers."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import asyncio
 import logging
 
 import pytest
-import redis.asyncio
 from pydantic import BaseModel
+from redis.asyncio.cluster import RedisCluster
 
 from servicekit.config import (
     ConfigDocumentInvalidError,
@@ -16,6 +17,7 @@ from servicekit.config import (
     StoreSerializationError,
 )
 from servicekit.errors import ConfigurationError
+from servicekit.redis_clients import RedisClient
 from tests.runtime.config.conftest import eventually
 
 
@@ -44,8 +46,8 @@ async def test_every_update_is_a_new_version_and_old_ones_stay_readable(
     assert await store.fetch("flags", Flags, version=9) is None
 
 
-async def test_history_keeps_the_newest_versions(redis_url: str, key_prefix: str) -> None:
-    async with RedisConfigStore.from_url(redis_url, prefix=key_prefix, history=2) as store:
+async def test_history_keeps_the_newest_versions(target_url: str, key_prefix: str) -> None:
+    async with RedisConfigStore.from_url(target_url, prefix=key_prefix, history=2) as store:
         for limit in range(5):
             await store.update("flags", Flags(limit=limit))
         assert await store.versions("flags") == [4, 5]
@@ -118,6 +120,27 @@ async def test_an_update_by_another_store_reaches_the_cache(
     assert await store.fetch("flags", Flags) == Flags(beta=True)
 
 
+async def test_documents_on_every_shard_follow_changes(
+    store: RedisConfigStore,
+    other_store: RedisConfigStore,
+    raw_redis: RedisClient,
+    key_prefix: str,
+) -> None:
+    keys = [f"doc-{i}" for i in range(30)]
+    if isinstance(raw_redis, RedisCluster):  # each primary announces its own keys only
+        owners = {raw_redis.get_node_from_key(f"{key_prefix}:{key}") for key in keys}
+        assert len(owners) == len(raw_redis.get_primaries())
+    for key in keys:
+        assert await store.fetch(key, Flags) is None
+
+    for n, key in enumerate(keys):
+        await other_store.update(key, Flags(limit=n))
+
+    # Announced, not resynced: the store reloads everything only once a minute.
+    await eventually(lambda: all(store.cached_version(key) == 1 for key in keys))
+    assert [await store.fetch(key, Flags) for key in keys] == [Flags(limit=n) for n in range(30)]
+
+
 async def test_watchers_see_every_change_from_anywhere(
     store: RedisConfigStore, other_store: RedisConfigStore
 ) -> None:
@@ -164,7 +187,7 @@ async def test_a_failing_watcher_does_not_stop_the_others(
 )
 async def test_a_malformed_document_keeps_the_last_good_value(
     store: RedisConfigStore,
-    raw_redis: redis.asyncio.Redis,
+    raw_redis: RedisClient,
     key_prefix: str,
     caplog: pytest.LogCaptureFixture,
     garbage: bytes,
@@ -193,7 +216,7 @@ async def test_a_malformed_document_keeps_the_last_good_value(
 
 
 async def test_a_malformed_document_read_first_raises_until_it_is_fixed(
-    store: RedisConfigStore, raw_redis: redis.asyncio.Redis, key_prefix: str
+    store: RedisConfigStore, raw_redis: RedisClient, key_prefix: str
 ) -> None:
     await raw_redis.hset(f"{key_prefix}:flags", mapping={"1": b"{oops", "current": 1})
 
@@ -208,7 +231,7 @@ async def test_a_malformed_document_read_first_raises_until_it_is_fixed(
 
 
 async def test_a_pointer_to_a_missing_version_is_an_invalid_document(
-    store: RedisConfigStore, raw_redis: redis.asyncio.Redis, key_prefix: str
+    store: RedisConfigStore, raw_redis: RedisClient, key_prefix: str
 ) -> None:
     await raw_redis.hset(f"{key_prefix}:flags", "current", 7)
 
