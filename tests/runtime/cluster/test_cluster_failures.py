@@ -9,16 +9,20 @@ loses a whole shard for good runs last.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import pytest
+import redis.asyncio
 from pydantic import BaseModel
 
 from servicekit import cache
+from servicekit.config import RedisConfigStore
 from servicekit.redis_clients import ReadyCluster
 from servicekit.store import AsyncRedisStore, FailedValue, RedisStore, StoreConnectionError
 from servicekit.testgres._cluster import LocalCluster
 from tests.runtime.cluster.conftest import keys_on_every_primary, node_of
+from tests.runtime.config.conftest import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -29,12 +33,22 @@ class Item(BaseModel):
     n: int
 
 
-def healthy_shard(client: ReadyCluster, cluster: LocalCluster) -> tuple[int, list[int]]:
-    """Ports of a primary whose process is alive and of its replicas."""
-    for nodes in client.nodes_manager.slots_cache.values():
-        primary = nodes[0]
-        if cluster.alive(primary.port) and all(cluster.alive(n.port) for n in nodes[1:]):
-            return primary.port, [replica.port for replica in nodes[1:]]
+async def healthy_shard(client: ReadyCluster, cluster: LocalCluster) -> tuple[int, list[int]]:
+    """Ports of a primary with at least one replica, all of their processes alive, and of
+    its replicas. (A replica promoted by an earlier test has none left: it could not fail
+    over.) Read from CLUSTER NODES: the client's slot map lists primaries only."""
+    nodes = await client.cluster_nodes()
+    for address, node in nodes.items():
+        port = int(address.rpartition(":")[2])
+        if "master" not in node["flags"] or not cluster.alive(port):
+            continue
+        replicas = [
+            int(other.rpartition(":")[2])
+            for other, info in nodes.items()
+            if info["master_id"] == node["node_id"]
+        ]
+        if replicas and all(cluster.alive(replica) for replica in replicas):
+            return port, replicas
     raise AssertionError("no healthy shard left")
 
 
@@ -52,7 +66,7 @@ async def test_cached_reads_survive_a_primary_crash_and_recover_after_failover(
     def shard_of(n: int) -> str:
         return node_of(crashable_client, f"{key_prefix}:item:[{n}]")
 
-    primary, _replicas = healthy_shard(crashable_client, crashable)
+    primary, _replicas = await healthy_shard(crashable_client, crashable)
     victim = f"127.0.0.1:{primary}"
     alive = {f"127.0.0.1:{port}" for port in crashable.ports if crashable.alive(port)}
     # Only keys on shards that still answer: an earlier test may have lost a whole shard.
@@ -85,6 +99,59 @@ async def test_cached_reads_survive_a_primary_crash_and_recover_after_failover(
     print(f"\ncache recovered {recovered_after:.2f} s after a primary was killed")
 
 
+async def test_the_config_store_follows_changes_again_after_a_failover(
+    crashable: LocalCluster,
+    crashable_client: ReadyCluster,
+    key_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    primary, _replicas = await healthy_shard(crashable_client, crashable)
+    victim = f"127.0.0.1:{primary}"
+    key = next(
+        f"doc-{i}"
+        for i in range(1000)
+        if node_of(crashable_client, f"{key_prefix}:doc-{i}") == victim
+    )
+    seen: list[Item | None] = []
+    async with (
+        RedisConfigStore.from_url(crashable.url, prefix=key_prefix) as store,
+        RedisConfigStore.from_url(crashable.url, prefix=key_prefix) as other,
+    ):
+        await store.watch(key, Item, seen.append)
+        await other.update(key, Item(n=1))
+        await eventually(lambda: seen == [Item(n=1)])
+        await asyncio.sleep(0.5)  # let the replica receive the write
+
+        with caplog.at_level(logging.WARNING, logger="servicekit.config"):
+            crashed_at = time.monotonic()
+            crashable.crash(primary)
+            await eventually(lambda: "lost Redis" in caplog.text, timeout=10)
+        # The other store's update goes through once the replica is promoted ...
+        async with asyncio.timeout(RECOVERY_BOUND_S):
+            while True:
+                try:
+                    await other.update(key, Item(n=2))
+                    break
+                except StoreConnectionError:
+                    await asyncio.sleep(0.1)
+        # ... and reaches the watching store, whose listener found the new primary.
+        await eventually(lambda: seen[-1:] == [Item(n=2)], timeout=RECOVERY_BOUND_S)
+        recovered_after = time.monotonic() - crashed_at
+
+        # It listens on the promoted replica: changes are announced again, not left to
+        # the periodic resync (a minute away).
+        assert isinstance(other.redis, ReadyCluster)
+        owner = other.redis.get_node_from_key(f"{key_prefix}:{key}")
+        assert owner is not None and owner.name != victim
+        async with redis.asyncio.Redis(host=owner.host, port=owner.port) as new_primary:
+            await eventually(new_primary.pubsub_numpat, timeout=RECOVERY_BOUND_S)
+        await other.update(key, Item(n=3))
+        await eventually(lambda: seen[-1:] == [Item(n=3)])
+    print(
+        f"\nconfig store followed changes again {recovered_after:.2f} s after a primary was killed"
+    )
+
+
 async def test_a_lost_shard_fails_only_its_keys(
     crashable: LocalCluster, crashable_client: ReadyCluster, key_prefix: str
 ) -> None:
@@ -93,7 +160,7 @@ async def test_a_lost_shard_fails_only_its_keys(
     sync_store = RedisStore.from_url(crashable.url)
     for i, key in enumerate(keys):
         await store.set(key, Item(n=i))
-    primary, replicas = healthy_shard(crashable_client, crashable)
+    primary, replicas = await healthy_shard(crashable_client, crashable)
     lost = {key for key in keys if node_of(crashable_client, key) == f"127.0.0.1:{primary}"}
     assert len(lost) == 3
 
