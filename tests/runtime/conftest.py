@@ -7,8 +7,9 @@ cluster, 3 + 3 nodes, started once per session (per xdist worker; see
 ``@pytest.mark.parametrize("redis_kind", ["single"])`` with a comment saying why.
 
 ``raw_redis`` is a client of ``target_url`` that deletes the test's keys afterwards (found
-with SCAN over every primary, never KEYS/FLUSHDB); ``throwaway_redis`` is a private
-``redis-server`` a test may kill and start again.
+with SCAN over every primary, never KEYS/FLUSHDB); ``closed_port_url`` is a URL of the same
+kind where nothing listens; ``throwaway_redis`` is a private ``redis-server`` a test may
+kill and start again.
 """
 
 from __future__ import annotations
@@ -67,6 +68,20 @@ class ThrowawayRedis:
             self._proc.kill()
             self._proc.wait()
             self._proc = None
+
+
+def url_of(redis_kind: str, port: int) -> str:
+    """A URL of ``redis_kind``'s scheme for a server (or cluster seed) on ``port``."""
+    if redis_kind == "cluster":
+        return f"redis+cluster://127.0.0.1:{port}"
+    return f"redis://127.0.0.1:{port}/0"
+
+
+@pytest.fixture
+def closed_port_url(redis_kind: str) -> str:
+    """A URL where nothing listens (connections are refused): a single node, or a cluster
+    whose only seed refuses."""
+    return url_of(redis_kind, free_port())
 
 
 @pytest.fixture(scope="session")

@@ -18,21 +18,7 @@ import pytest
 
 from servicekit import cache
 from servicekit.redis_clients import RedisClient
-from tests.runtime.conftest import free_port
-
-
-def url_of(redis_kind: str, port: int) -> str:
-    """A URL of ``redis_kind``'s scheme for a server (or cluster seed) on ``port``."""
-    if redis_kind == "cluster":
-        return f"redis+cluster://127.0.0.1:{port}"
-    return f"redis://127.0.0.1:{port}/0"
-
-
-@pytest.fixture
-def closed_port_url(redis_kind: str) -> str:
-    """A URL where nothing listens (connections are refused): a single node, or a cluster
-    whose only seed refuses."""
-    return url_of(redis_kind, free_port())
+from tests.runtime.conftest import url_of
 
 
 @pytest.fixture

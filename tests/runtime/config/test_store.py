@@ -14,6 +14,7 @@ from servicekit.config import (
     ConfigDocumentInvalidError,
     ConfigVersionConflictError,
     RedisConfigStore,
+    StoreConnectionError,
     StoreSerializationError,
 )
 from servicekit.errors import ConfigurationError
@@ -237,3 +238,12 @@ async def test_a_pointer_to_a_missing_version_is_an_invalid_document(
 
     with pytest.raises(ConfigDocumentInvalidError, match="version 7 is invalid: its JSON"):
         await store.fetch("flags", Flags)
+
+
+async def test_start_without_redis_is_a_connection_error(closed_port_url: str) -> None:
+    store = RedisConfigStore.from_url(closed_port_url, prefix="nowhere")
+    try:
+        with pytest.raises(StoreConnectionError):
+            await store.start()
+    finally:
+        await store.aclose()
