@@ -9,12 +9,15 @@ connection settings, authentication and health checks stay redis-py's.
 On a Redis Cluster the connection is one of the node serving the hash slot of the round
 trip's ``key``: every command of a round trip must touch that slot only (callers group
 their commands so). redis-py's redirection handling is bypassed with its command layer,
-so a failure that says the slot map is stale (the node is gone, ``MOVED``,
-``CLUSTERDOWN``) marks the client's map for a re-read and is raised as a transient error:
-the caller's retry then goes to the slot's current owner.
+so this module does its own: a command redirected by ``ASK`` or ``MOVED`` is sent again to
+the node named, once (see :func:`_follow`). A failure that says the slot map is stale
+(the node is gone, ``CLUSTERDOWN``, a redirect not followed) marks the client's map for a
+re-read and is raised as a transient error: the caller's retry then goes to the slot's
+current owner.
 
-A connection whose replies were not all read (an error reply, a timeout, a cancellation)
-is disconnected before it goes back to the pool, so the next user never reads a stale reply.
+Every reply of a round trip is read, error replies included, before the first error is
+raised. A connection whose replies were not all read (a timeout, a cancellation) is
+disconnected before it goes back to the pool, so the next user never reads a stale reply.
 """
 
 from __future__ import annotations
