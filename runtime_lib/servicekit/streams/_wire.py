@@ -27,7 +27,8 @@ import math
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.cluster import PRIMARY
 from redis.crc import key_slot
 from redis.exceptions import (
     AskError,
@@ -41,8 +42,6 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
-    from redis.asyncio.cluster import ClusterNode
 
     from servicekit.redis_clients import RedisClient
 
@@ -208,7 +207,7 @@ async def _on_cluster(
         if isinstance(reply, MovedError):
             await redis.nodes_manager.move_slot(reply)
         elif isinstance(reply, ClusterDownError | TryAgainError | AskError):
-            _stale(redis)  # an ASK not followed: the target is not in the slot map yet
+            _stale(redis)  # an ASK not followed: a transaction redirected in part
         raise reply
     return replies
 
@@ -249,8 +248,8 @@ async def _follow(
     commands of a round trip that the source node did run stay run: a batch split by a
     key's migration appends its first entries on the source and the rest on the target,
     in order, once each. A ``MULTI``/``EXEC`` is followed as a whole, and only when the
-    node redirected all of it (it then ran none of it). What is not followed (a
-    transaction redirected in part, a target missing from the slot map) keeps its error.
+    node redirected all of it (it then ran none of it); one redirected in part keeps its
+    errors.
     """
     if commands[0] == _MULTI:
         queued = replies[1:-1]
@@ -263,8 +262,7 @@ async def _follow(
         targets = {(redirect.host, redirect.port, type(redirect)) for redirect in redirects}
         if len(targets) != 1:
             return replies
-        followed = await _resend(redis, redirects[0], [commands], timeout)
-        return replies if followed is None else followed
+        return await _resend(redis, redirects[0], [commands], timeout)
     by_target: dict[tuple[str, int, bool], list[int]] = defaultdict(list)
     for index, reply in enumerate(replies):
         if isinstance(reply, AskError):
@@ -273,9 +271,8 @@ async def _follow(
     for indexes in by_target.values():
         units = [[commands[index]] for index in indexes]
         followed = await _resend(redis, replies[indexes[0]], units, timeout)
-        if followed is not None:
-            for index, reply in zip(indexes, followed, strict=True):
-                result[index] = reply
+        for index, reply in zip(indexes, followed, strict=True):
+            result[index] = reply
     return result
 
 
@@ -284,16 +281,14 @@ async def _resend(
     redirect: AskError,
     units: Sequence[Sequence[bytes]],
     timeout: float | None,
-) -> list[Any] | None:
+) -> list[Any]:
     """Send ``units`` of commands to the node ``redirect`` names, in one write, each unit
-    after an ``ASKING`` unless it is a ``MOVED``; their replies, or None when that node is
-    not in the slot map. (``ASKING`` lasts one command, or one ``MULTI``/``EXEC``.)"""
+    after an ``ASKING`` unless it is a ``MOVED``; their replies. (``ASKING`` lasts one
+    command, or one ``MULTI``/``EXEC``.)"""
     moved = isinstance(redirect, MovedError)
     if moved:
-        await redis.nodes_manager.move_slot(redirect)
-    node = redis.get_node(host=redirect.host, port=redirect.port)
-    if node is None:
-        return None
+        await redis.nodes_manager.move_slot(redirect)  # which adds a node it did not know
+    node = redis.get_node(host=redirect.host, port=redirect.port) or _new_node(redis, redirect)
     prefix = [] if moved else [_ASKING]
     packed = b"".join([part for unit in units for part in (*prefix, *unit)])
     count = sum(len(prefix) + len(unit) for unit in units)
@@ -306,6 +301,16 @@ async def _resend(
         kept += replies[position + 1 : position + 1 + len(unit)]
         position += 1 + len(unit)
     return kept
+
+
+def _new_node(redis: RedisCluster, redirect: AskError) -> ClusterNode:
+    """A node for the target of an ``ASK`` that the slot map does not list: a primary
+    that serves no slot yet (the first slot moving to a node added to the cluster). Kept
+    with the others until the slot map is read again, as redis-py does on ``MOVED``."""
+    manager = redis.nodes_manager
+    node = ClusterNode(redirect.host, redirect.port, PRIMARY, **manager.connection_kwargs)
+    manager.set_nodes(manager.nodes_cache, {node.name: node})
+    return node
 
 
 def _stale(redis: RedisCluster) -> None:

@@ -32,6 +32,7 @@ from servicekit.streams import (
     read_dead_letters,
 )
 from servicekit.testgres._cluster import LocalCluster
+from servicekit.testgres._processes import free_port, start_redis
 from tests.runtime.cluster.conftest import node_of
 from tests.runtime.streams.conftest import pending_count, running, wait_for
 
@@ -89,10 +90,56 @@ class Migration:
                 await self._on(name, "CLUSTER", "SETSLOT", self.slot, "NODE", target_id)
 
 
-def migration_of(client: ReadyCluster, cluster: LocalCluster, stream: str) -> Migration:
+def migration_of(
+    client: ReadyCluster, cluster: LocalCluster, stream: str, target: str | None = None
+) -> Migration:
+    """The move of ``stream``'s slot to ``target`` (default: another primary)."""
     source = node_of(client, stream)
-    target = next(node.name for node in client.get_primaries() if node.name != source)
+    if target is None:
+        target = next(node.name for node in client.get_primaries() if node.name != source)
     return Migration(client, cluster, client.keyslot(stream), source, target)
+
+
+async def cluster_nodes_seen_by(port: int) -> bytes:
+    node = redis.asyncio.Redis(port=port)
+    try:
+        seen = await node.execute_command("CLUSTER", "NODES")
+    finally:
+        await node.aclose()
+    return seen if isinstance(seen, bytes) else str(seen).encode()
+
+
+async def add_primary(cluster: LocalCluster) -> str:
+    """Start a node, join it to ``cluster`` as a primary without slots (as one added to
+    scale out, before any slot moves to it); its ``host:port``."""
+    bus = free_port()
+    node = start_redis(
+        *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
+        *("--cluster-port", str(bus), "--cluster-node-timeout", "2000"),
+    )
+    cluster.nodes.append(node)  # stopped with the cluster
+    port = int(node.url.rsplit(":", 1)[1].split("/")[0])
+    new, member = redis.asyncio.Redis(port=port), redis.asyncio.Redis(port=cluster.ports[0])
+    try:
+        node_id = (await new.execute_command("CLUSTER", "MYID")).decode()
+        await member.execute_command("CLUSTER", "MEET", "127.0.0.1", port, bus)
+    finally:
+        await new.aclose()
+        await member.aclose()
+
+    async def everyone_knows_it() -> bool:
+        for other in cluster.ports:
+            if node_id.encode() not in await cluster_nodes_seen_by(other):
+                return False
+        new = redis.asyncio.Redis(port=port)
+        try:
+            info = await new.execute_command("CLUSTER", "INFO")  # and it knows every slot
+        finally:
+            await new.aclose()
+        return b"cluster_state:ok" in info
+
+    await wait_for(everyone_knows_it, timeout=30)
+    return f"127.0.0.1:{port}"
 
 
 @pytest.fixture
@@ -108,11 +155,13 @@ def retries_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [m for m in messages if "failed (" in m or "left pending" in m]
 
 
+@pytest.mark.parametrize("target", ["another primary", "a primary added for it"])
 async def test_a_migrating_stream_is_written_read_and_dead_lettered_on_its_new_node(
     crashable: LocalCluster,
     crashable_client: ReadyCluster,
     key_prefix: str,
     quiet_router: pytest.LogCaptureFixture,
+    target: str,
 ) -> None:
     stream = f"{key_prefix}:events"
     dead = dead_letter_stream(stream)
@@ -131,7 +180,10 @@ async def test_a_migrating_stream_is_written_read_and_dead_lettered_on_its_new_n
     await emitter.emit([SkMgTick(n=n) for n in range(10)])
     async with running(router):  # 3 is dead-lettered: both streams exist
         await wait_for(lambda: len(handled) == 9)
-    migration = migration_of(crashable_client, crashable, stream)
+    # A node added to scale out serves no slot yet: the client's slot map does not list it.
+    added = await add_primary(crashable) if target == "a primary added for it" else None
+    assert added is None or crashable_client.get_node(node_name=added) is None
+    migration = migration_of(crashable_client, crashable, stream, added)
     await migration.begin()
     assert await migration.move_keys() == 2  # the stream, with its group, and its letters
 
