@@ -43,16 +43,31 @@ class Report:
     title: str
     rows: list[tuple[str, str, str, str, str]] = field(default_factory=list)
 
-    def ratio(self, name: str, ours: float, baseline: float, target: float, unit: str) -> None:
-        """Record a lower-is-better comparison: ``ours / baseline`` must be <= target."""
+    def ratio(
+        self,
+        name: str,
+        ours: float,
+        baseline: float,
+        target: float,
+        unit: str,
+        *,
+        spread: tuple[float, float] | None = None,
+    ) -> None:
+        """Record a lower-is-better comparison: ``ours / baseline`` must be <= target.
+
+        ``spread`` is the lowest and highest ratio of single rounds, shown beside it.
+        """
         value = ours / baseline
         verdict = "PASS" if value <= target else "MISS"
+        shown = f"{value:.2f}x"
+        if spread is not None:
+            shown += f" ({spread[0]:.2f}-{spread[1]:.2f})"
         self.rows.append(
             (
                 name,
                 f"{ours:.2f} {unit}",
                 f"{baseline:.2f} {unit}",
-                f"{value:.2f}x <= {target:.2f}x",
+                f"{shown} <= {target:.2f}x",
                 verdict,
             )
         )

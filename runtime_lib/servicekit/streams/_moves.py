@@ -45,8 +45,8 @@ async def dead_letter(
     if atomic(redis, stream, dlq_stream):
         await transaction(redis, [append, ack], key=stream)
         return
-    await round_trip(redis, append, 1, key=dlq_stream)
-    await round_trip(redis, ack, 1, key=stream)
+    await round_trip(redis, [append], key=dlq_stream)
+    await round_trip(redis, [ack], key=stream)
 
 
 async def put_back(
@@ -61,14 +61,14 @@ async def put_back(
     it); the new entry's id."""
     append = _xadd(stream, entry)
     if letter_id is None:
-        (new_id,) = await round_trip(redis, append, 1, key=stream)
+        (new_id,) = await round_trip(redis, [append], key=stream)
         return str(new_id.decode())
     delete = command(b"XDEL", dlq_stream.encode(), letter_id.encode())
     if atomic(redis, stream, dlq_stream):
         new_id, _ = await transaction(redis, [append, delete], key=stream)
     else:
-        (new_id,) = await round_trip(redis, append, 1, key=stream)
-        await round_trip(redis, delete, 1, key=dlq_stream)
+        (new_id,) = await round_trip(redis, [append], key=stream)
+        await round_trip(redis, [delete], key=dlq_stream)
     return str(new_id.decode())
 
 

@@ -97,7 +97,7 @@ class Reader:
                 b"XREADGROUP", b"GROUP", group, settings.consumer.encode(),
                 b"COUNT", b"%d" % settings.batch_size, b"STREAMS", stream, last,
             )  # fmt: skip
-            (reply,) = await round_trip(settings.redis, packed, 1, key=settings.stream)
+            (reply,) = await round_trip(settings.redis, [packed], key=settings.stream)
             entries = _entries(reply)
             if not entries:
                 return
@@ -138,14 +138,13 @@ class Reader:
         return _Read(task, acks, sent)
 
     async def _read(self, acks: list[Any], sent: asyncio.Future[None]) -> list[Any]:
-        packed = self._read_command
+        commands = [self._read_command]
         if acks:
-            packed = command(b"XACK", *self._stream_group, more=acks) + packed
+            commands.insert(0, command(b"XACK", *self._stream_group, more=acks))
         # The reply may take block_ms: the client's socket timeout must not cut it short.
         replies = await round_trip(
             self._settings.redis,
-            packed,
-            2 if acks else 1,
+            commands,
             key=self._settings.stream,
             timeout=self._settings.block_ms / 1000 + _READ_MARGIN,
             sent=sent,
@@ -154,6 +153,18 @@ class Reader:
         # Delivered to this consumer from now on: the claim loop must not take them too.
         self._dispatcher.inflight.update([entry[0] for entry in entries])
         return entries
+
+    async def _recover(self, exc: ResponseError) -> None:
+        """Carry on after a read failed with ``exc``, or raise it."""
+        if str(exc).startswith("UNBLOCKED"):
+            # The stream key went away while the read blocked: deleted, or moved to
+            # another node by a slot migration. The next read is redirected, or finds
+            # the group missing.
+            return
+        if "NOGROUP" not in str(exc):
+            raise exc
+        # The stream or group was deleted under us: recreate and carry on.
+        await self._settings.ensure_group()
 
     async def _read_batches(self, deadline: Deadline, queued: list[Any]) -> None:
         stop = self._stop
@@ -187,10 +198,7 @@ class Reader:
             except ResponseError as exc:
                 queued.extend(read.acks)
                 read = None
-                if "NOGROUP" not in str(exc):
-                    raise
-                # The stream or group was deleted under us: recreate and carry on.
-                await self._settings.ensure_group()
+                await self._recover(exc)
                 continue
             finally:
                 self.task = None

@@ -97,9 +97,7 @@ class EventEmitter(ClientSlot):
             try:
                 # One write and one read on the socket for the whole list; no MULTI/EXEC,
                 # since appending needs no atomicity.
-                replies = await round_trip(
-                    redis, b"".join(commands), len(commands), key=self.stream
-                )
+                replies = await round_trip(redis, commands, key=self.stream)
                 return [reply.decode() for reply in replies]
             except TRANSIENT_ERRORS as exc:
                 if attempt >= self.max_retries:

@@ -412,6 +412,33 @@ async def test_graceful_stop_finishes_and_acknowledges_in_flight_handlers(
     assert loop.time() - before < 2.5
 
 
+async def test_a_stream_deleted_under_a_waiting_router_is_recreated(
+    redis_client: redis.asyncio.Redis, names: Names
+) -> None:
+    """Redis wakes a read blocked on a stream that is deleted (or moved to another node
+    of a cluster) with an ``UNBLOCKED`` error: the router reads again, finds its group
+    gone, creates it again and goes on."""
+    router = make_router(redis_client, names, block_ms=5000)
+    emitter = EventEmitter(redis_client, stream=router.stream)
+    seen: list[str] = []
+
+    @router.on(SkRtUserCreated)
+    async def record(event: SkRtUserCreated) -> None:
+        seen.append(event.user_id)
+
+    await emitter.emit(SkRtUserCreated(user_id="before"))
+    async with running(router) as task:
+        await wait_for(lambda: seen == ["before"] and router._read_task is not None)
+        # Time for the read ahead to reach the server and block there; had it not, the
+        # read after the delete would find the group gone all the same.
+        await asyncio.sleep(0.05)
+        await redis_client.delete(router.stream)
+        await emitter.emit(SkRtUserCreated(user_id="after"))
+        await wait_for(lambda: seen == ["before", "after"] or task.done())
+        assert not task.done()
+    assert seen == ["before", "after"]
+
+
 async def test_start_twice_and_deferred_configuration(
     redis_client: redis.asyncio.Redis, names: Names
 ) -> None:
