@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kitgen import new_service
-from servicekit.testgres import DatabaseFactory, Server
+from servicekit.testgres import DatabaseFactory, LocalServer, Server, start_pgbouncer
 
 REPO = Path(__file__).resolve().parents[2]
 RUNTIME_FIX = '\n\nRUNTIME_FIX_MARKER = "shipped in 1.1.0"\n'
@@ -62,6 +63,28 @@ def empty_databases(pg_server: Server) -> Iterator[DatabaseFactory]:
     factory = DatabaseFactory(pg_server.url)
     yield factory
     factory.close()
+
+
+@pytest.fixture
+def pgbouncer(pg_server: Server) -> Iterator[LocalServer]:
+    """A PgBouncer of this test's own in transaction pooling mode, in front of the test
+    server: a service's suite runs behind it with ``DB_POOLER=pgbouncer`` and
+    ``PGBOUNCER_URL`` set (see :func:`behind`)."""
+    server = start_pgbouncer(pg_server.url)
+    yield server
+    server.stop()
+
+
+def behind(pgbouncer: LocalServer) -> dict[str, str]:
+    """The environment that runs a service's testgres suite behind ``pgbouncer``."""
+    return {"DB_POOLER": "pgbouncer", "PGBOUNCER_URL": pgbouncer.url}
+
+
+def databases_reached_through(pgbouncer: LocalServer) -> set[str]:
+    """The testgres databases clients reached through ``pgbouncer``, from its log."""
+    assert pgbouncer.directory is not None
+    log = (Path(pgbouncer.directory) / "pgbouncer.log").read_text()
+    return set(re.findall(r"login attempt: db=(testgres_\w+) ", log))
 
 
 def clean_env() -> dict[str, str]:

@@ -14,8 +14,15 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from servicekit.testgres import DatabaseFactory
-from tests.template.conftest import UV, clean_env, render, run
+from servicekit.testgres import DatabaseFactory, LocalServer
+from tests.template.conftest import (
+    UV,
+    behind,
+    clean_env,
+    databases_reached_through,
+    render,
+    run,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -30,6 +37,8 @@ MATRIX = {
     "sync-db-only": {"async_db": False, "with_cache": False, "with_streams": False},
     "async-cache-streams": {"async_db": True, "with_cache": True, "with_streams": True},
 }  # fmt: skip
+# One service per driver the template offers (async_db): asyncpg, psycopg.
+BEHIND_PGBOUNCER = ("everything-on", "sync-db-only")
 
 
 @dataclass
@@ -71,10 +80,27 @@ def test_generated_service_is_mypy_strict_clean(service: Service) -> None:
 
 
 def test_generated_service_passes_its_own_tests(service: Service) -> None:
+    _passes_its_own_tests(service)
+
+
+def test_generated_service_passes_its_own_tests_behind_pgbouncer(
+    service: Service, pgbouncer: LocalServer
+) -> None:
+    """Unchanged, by configuration alone: the app, its repositories, the transactional
+    isolation, the real_commits tests and the migrations go through PgBouncer in
+    transaction pooling mode; testgres creates and drops the databases on the server."""
+    if service.name not in BEHIND_PGBOUNCER:
+        pytest.skip(f"one service per driver runs behind PgBouncer: {BEHIND_PGBOUNCER}")
+    _passes_its_own_tests(service, **behind(pgbouncer))
+    # The shared transactional database, the real_commits clones, the migrations' one.
+    assert len(databases_reached_through(pgbouncer)) >= 3
+
+
+def _passes_its_own_tests(service: Service, **env: str) -> None:
     result = run(
         [str(service.python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
         cwd=service.path,
-        env=service.env(),
+        env=service.env(**env),
     )
     assert " passed" in result.stdout
     assert "failed" not in result.stdout

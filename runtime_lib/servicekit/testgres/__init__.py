@@ -29,6 +29,7 @@ from servicekit.testgres.isolation import isolate
 from servicekit.testgres.servers import (
     RedisMode,
     Server,
+    resolve_pgbouncer,
     resolve_postgres,
     resolve_redis,
     resolve_redis_cluster,
@@ -46,6 +47,7 @@ __all__ = [
     "TestgresError",
     "TestgresSession",
     "isolate",
+    "resolve_pgbouncer",
     "resolve_postgres",
     "resolve_redis",
     "resolve_redis_cluster",

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from servicekit import database
 from servicekit.testgres.databases import DatabaseFactory
 from servicekit.testgres.isolation import isolate
-from servicekit.testgres.servers import resolve_postgres, resolve_redis_mode
+from servicekit.testgres.servers import resolve_pgbouncer, resolve_postgres, resolve_redis_mode
 from servicekit.testgres.session import Isolation, TestgresConfig, TestgresSession
 
 REAL_COMMITS = "real_commits"
@@ -32,8 +32,9 @@ def build_fixtures(
     def testgres_session() -> Iterator[TestgresSession]:
         postgres = resolve_postgres(config.uri)
         redis = resolve_redis_mode(config.redis_mode)
+        pgbouncer = resolve_pgbouncer(postgres.url)  # with DB_POOLER=pgbouncer only
         databases = DatabaseFactory(postgres.url, schemas=config.schemas)
-        session = TestgresSession(postgres, databases, redis)
+        session = TestgresSession(postgres, databases, redis, pgbouncer)
         try:
             # Run at the first test, after collection: models imported by test modules
             # are registered on the metadata by now and get their tables.

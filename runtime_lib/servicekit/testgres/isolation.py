@@ -27,9 +27,10 @@ _ISOLATED_ENV = ("DATABASE_URL", "REDIS_URL", "CACHE_PREFIX")
 def isolate(session: TestgresSession, isolation: Isolation, *, async_mode: bool) -> Iterator[str]:
     """Run the enclosed test isolated as ``isolation`` says; yields its database URL.
 
-    The URL is bound to ``servicekit.database`` (``bind()`` and, with ``async_mode``,
-    ``async_bind()``, on ``NullPool``) and exported as ``$DATABASE_URL``; with Redis,
-    ``$REDIS_URL`` is set and ``$CACHE_PREFIX`` is unique to the test.
+    The URL (through the session's PgBouncer, if it has one) is bound to
+    ``servicekit.database`` (``bind()`` and, with ``async_mode``, ``async_bind()``, on
+    ``NullPool``) and exported as ``$DATABASE_URL``; with Redis, ``$REDIS_URL`` is set and
+    ``$CACHE_PREFIX`` is unique to the test.
     """
     factory = session.databases
     transactions = None
@@ -37,7 +38,7 @@ def isolate(session: TestgresSession, isolation: Isolation, *, async_mode: bool)
         transactions = session.transactions(async_mode=async_mode)
     if transactions is None:
         name = factory.clone()
-        url = factory.url(name).render_as_string(hide_password=False)
+        url = session.url(name).render_as_string(hide_password=False)
     else:
         url = transactions.url.render_as_string(hide_password=False)
     saved = {key: os.environ.get(key) for key in _ISOLATED_ENV}

@@ -7,6 +7,10 @@
 
 A Redis Cluster (``redis_mode="cluster"``) comes from ``$REDIS_CLUSTER_URL`` or is
 started from the installed binaries: 3 primaries with a replica each, on loopback.
+
+With ``DB_POOLER=pgbouncer`` the tests reach their databases through a PgBouncer in
+transaction pooling mode: ``$PGBOUNCER_URL``, or one started from the installed binaries
+in front of the Postgres found above.
 """
 
 from __future__ import annotations
@@ -16,8 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypeAlias
 
+from sqlalchemy.engine import make_url
+
+from servicekit.database.settings import EngineSettings
 from servicekit.errors import ConfigurationError
 from servicekit.testgres._cluster import start_redis_cluster
+from servicekit.testgres._pgbouncer import start_pgbouncer
 from servicekit.testgres._processes import (
     LocalServer,
     docker_answers,
@@ -121,6 +129,39 @@ def resolve_redis_mode(mode: RedisMode) -> Server | None:
     if mode is False:
         return None
     raise ConfigurationError(f"redis_mode must be True, False or 'cluster', not {mode!r}")
+
+
+def resolve_pgbouncer(postgres_url: str, *, allow_start: bool = True) -> Server | None:
+    """The PgBouncer tests reach ``postgres_url``'s server through, or ``None`` without one.
+
+    Only when ``DB_POOLER=pgbouncer``, the setting that also tells servicekit's engines
+    they are behind one: ``$PGBOUNCER_URL`` (a PgBouncer in front of that same server
+    that passes every database name through: testgres makes a database per test), else
+    one started from the installed ``pgbouncer`` (:func:`start_pgbouncer`). Databases are
+    still created, cloned and dropped on the server itself.
+    """
+    explicit = os.environ.get("PGBOUNCER_URL", "").strip()
+    if not EngineSettings.from_env().behind_pgbouncer:
+        if explicit:
+            raise ConfigurationError(
+                "PGBOUNCER_URL is set but DB_POOLER is not 'pgbouncer': set DB_POOLER=pgbouncer"
+                " too, so that the engines under test send what PgBouncer accepts"
+            )
+        return None
+    if explicit:
+        pooler, server = make_url(explicit), make_url(postgres_url)
+        if (pooler.host, pooler.port or 5432) == (server.host, server.port or 5432):
+            raise ConfigurationError(
+                "PGBOUNCER_URL names the test server itself: point $DATABASE_URL (or setup's"
+                " uri=) at the Postgres server, where testgres creates and drops databases,"
+                " and $PGBOUNCER_URL at the PgBouncer in front of it"
+            )
+        return Server(explicit, "explicit URL")
+    attempts = ["explicit URL: DB_POOLER=pgbouncer, but $PGBOUNCER_URL was not set"]
+    started = _start_local(lambda: start_pgbouncer(postgres_url), attempts, allow_start)
+    if started is not None:
+        return started
+    raise TestgresError("a PgBouncer", attempts)
 
 
 class _Started(Protocol):

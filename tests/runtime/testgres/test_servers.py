@@ -12,7 +12,8 @@ import psycopg
 import pytest
 import redis
 
-from servicekit.testgres import TestgresError, resolve_postgres, resolve_redis
+from servicekit.errors import ConfigurationError
+from servicekit.testgres import TestgresError, resolve_pgbouncer, resolve_postgres, resolve_redis
 from servicekit.testgres._processes import free_port, port_answers
 from tests.runtime.testgres._inner_suite import run_inner_suite
 
@@ -154,6 +155,7 @@ import os
 import pytest
 import redis
 from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
 
 from servicekit import database
 from conftest import Item
@@ -174,18 +176,72 @@ async def test_async_session_sees_the_same_database(async_db_session):
         assert [i.name for i in sync.scalars(select(Item))] == ["async"]
 
 
-def test_environment_points_at_the_test_servers(testgres_database, redis_url):
+def test_environment_points_at_the_test_servers(testgres_database, redis_url, db_session):
     assert os.environ["DATABASE_URL"] == testgres_database
     assert os.environ["REDIS_URL"] == redis_url
     assert os.environ["CACHE_PREFIX"].startswith("test-")
     assert redis.Redis.from_url(redis_url).ping()
+    # Behind PgBouncer (DB_POOLER=pgbouncer) the URL's port is PgBouncer's, not the server's.
+    server_port = db_session.execute(text("SELECT inet_server_port()")).scalar_one()
+    behind = os.environ["DB_POOLER"] == "pgbouncer"
+    assert (make_url(testgres_database).port != server_port) == behind
 """
 
 
 @pytest.mark.slow
-def test_setup_gives_each_test_an_isolated_database(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pooler", ["none", "pgbouncer"])
+def test_setup_gives_each_test_an_isolated_database(tmp_path: Path, pooler: str) -> None:
     ini = "[pytest]\nasyncio_mode = auto\n"
     tests = {"test_isolation.py": TESTS}
-    result = run_inner_suite(tmp_path, CONFTEST, tests, ini, timeout=180)
+    result = run_inner_suite(tmp_path, CONFTEST, tests, ini, timeout=180, DB_POOLER=pooler)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 passed" in result.stdout
+
+
+@pytest.fixture
+def pooler_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("DB_POOLER", "PGBOUNCER_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_without_db_pooler_there_is_no_pgbouncer(pooler_env: pytest.MonkeyPatch) -> None:
+    assert resolve_pgbouncer("postgresql://postgres@127.0.0.1:5432/postgres") is None
+
+
+def test_pgbouncer_url_without_db_pooler_is_refused(pooler_env: pytest.MonkeyPatch) -> None:
+    """The engines under test would send what PgBouncer refuses (asyncpg) or drops."""
+    pooler_env.setenv("PGBOUNCER_URL", "postgresql://postgres@127.0.0.1:6432/postgres")
+    with pytest.raises(ConfigurationError, match="set DB_POOLER=pgbouncer"):
+        resolve_pgbouncer("postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def test_pgbouncer_url_naming_the_server_itself_is_refused(
+    pooler_env: pytest.MonkeyPatch,
+) -> None:
+    """Databases are created, cloned and dropped on the server, not through the pooler."""
+    pooler_env.setenv("DB_POOLER", "pgbouncer")
+    pooler_env.setenv("PGBOUNCER_URL", "postgresql://postgres@127.0.0.1/other")
+    with pytest.raises(ConfigurationError, match="names the test server itself"):
+        resolve_pgbouncer("postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def test_the_pgbouncer_url_names_the_pooler(pooler_env: pytest.MonkeyPatch) -> None:
+    pooler_env.setenv("DB_POOLER", "pgbouncer")
+    pooler_env.setenv("PGBOUNCER_URL", "postgresql://postgres@127.0.0.1:6432/postgres")
+    server = resolve_pgbouncer("postgresql://postgres@127.0.0.1:5432/postgres")
+    assert server is not None
+    assert (server.url, server.source) == (
+        "postgresql://postgres@127.0.0.1:6432/postgres",
+        "explicit URL",
+    )
+
+
+def test_no_pgbouncer_is_one_clear_error(pooler_env: pytest.MonkeyPatch) -> None:
+    pooler_env.setenv("DB_POOLER", "pgbouncer")
+    with pytest.raises(TestgresError) as caught:
+        resolve_pgbouncer("postgresql://postgres@127.0.0.1:5432/postgres", allow_start=False)
+    message = str(caught.value)
+    assert message.startswith("testgres could not provide a PgBouncer. Tried:")
+    assert "$PGBOUNCER_URL was not set" in message
+    assert "local binaries: disabled" in message

@@ -146,7 +146,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
 
 from servicekit import database
 from servicekit.errors import ConfigurationError
@@ -256,6 +257,13 @@ def test_real_commits_get_a_database_whose_commits_others_see(testgres_database,
     assert names_seen_by_another_connection() == ["real"]
 
 
+def test_sessions_reach_the_server_as_db_pooler_says(db_session):
+    # Behind PgBouncer the URL's port is PgBouncer's, not the server's.
+    url_port = make_url(os.environ["DATABASE_URL"]).port
+    server_port = db_session.execute(text("SELECT inet_server_port()")).scalar_one()
+    assert (url_port != server_port) == (os.environ["DB_POOLER"] == "pgbouncer")
+
+
 def test_nothing_leaked_into_the_shared_database(testgres_database):
     assert testgres_database == SHARED["url"]
     assert names_seen_by_another_connection() == []
@@ -264,13 +272,17 @@ def test_nothing_leaked_into_the_shared_database(testgres_database):
 
 
 @pytest.mark.slow
-def test_transactional_isolation_end_to_end(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pooler", ["none", "pgbouncer"])
+def test_transactional_isolation_end_to_end(tmp_path: Path, pooler: str) -> None:
+    """Also behind PgBouncer in transaction pooling mode (``DB_POOLER=pgbouncer``): a
+    test's outer transaction holds one server connection from its BEGIN to its ROLLBACK,
+    so its savepoints, and the app's sessions joining them, all land on that backend."""
     # --strict-markers: the real_commits marker must be registered by setup() itself.
     ini = (
         "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
         "addopts = --strict-markers\n"
     )
     tests = {"test_transactional.py": TESTS}
-    result = run_inner_suite(tmp_path, CONFTEST, tests, ini, timeout=300)
+    result = run_inner_suite(tmp_path, CONFTEST, tests, ini, timeout=300, DB_POOLER=pooler)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "12 passed" in result.stdout, result.stdout
+    assert "13 passed" in result.stdout, result.stdout
