@@ -169,8 +169,6 @@ def _router_imports(manifest: Manifest, entity: Entity, routes: dict[str, Any]) 
         imports.add(("sqlalchemy.exc", "IntegrityError"))
     if kept & {"create", "upsert"}:
         imports.add((f"{package}.schemas.{module}", f"{name}Create"))
-    if "create" in kept:
-        imports.add((f"{package}.models.{module}", name))
     if "update" in kept:
         imports.add((f"{package}.schemas.{module}", f"{name}Update"))
     if "delete" in kept and entity.delete == "hard":

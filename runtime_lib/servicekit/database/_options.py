@@ -8,6 +8,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.pool import NullPool, StaticPool
 
+from servicekit.database._liveness import install_ping_after_idle
 from servicekit.database.settings import EngineSettings
 
 # libpq keepalives: detect a dead peer (NAT timeouts, failovers) in ~60 s instead of
@@ -29,7 +30,12 @@ def engine_kwargs(url: URL, settings: EngineSettings, extra: dict[str, Any]) -> 
     ``extra`` (anything ``bind()`` received that is not a setting) is applied last;
     its ``connect_args`` are merged into ours rather than replacing them.
     """
-    kwargs: dict[str, Any] = {"echo": settings.echo, "pool_pre_ping": settings.pool_pre_ping}
+    kwargs: dict[str, Any] = {
+        "echo": settings.echo,
+        # Zero means "before every checkout": SQLAlchemy's own pre-ping. Otherwise the
+        # liveness check after idle (``_liveness.py``) takes its place.
+        "pool_pre_ping": settings.pool_pre_ping and settings.pool_ping_idle_ms == 0,
+    }
     backend = url.get_backend_name()
     poolclass = extra.get("poolclass")
     sized = backend == "postgresql" and not (
@@ -98,8 +104,11 @@ def _unnamed_statement() -> str:
 
 
 def install_engine_hooks(engine: Engine, url: URL, settings: EngineSettings) -> None:
-    """What an engine needs besides its arguments: SQLite's foreign keys, and behind
-    PgBouncer the timeouts that cannot travel as startup parameters."""
+    """What an engine needs besides its arguments: the liveness check after idle,
+    SQLite's foreign keys, and behind PgBouncer the timeouts that cannot travel as
+    startup parameters."""
+    if settings.pool_pre_ping and settings.pool_ping_idle_ms > 0:
+        install_ping_after_idle(engine, settings.pool_ping_idle_ms)
     if url.get_backend_name() == "sqlite":
         _install_sqlite_pragmas(engine)
     elif settings.behind_pgbouncer:

@@ -165,6 +165,10 @@ class StatementBuilder(Generic[ModelT]):
             returning,
         )
 
+    def insert_stmt(self) -> Executable:
+        """``INSERT .. RETURNING`` every column (the values come with the execution)."""
+        return _insert_statement(self.model)
+
     def load_returned(self, session: Session, row: Row[Any]) -> ModelT:
         """The persistent instance for a row returned by the RETURNING upsert."""
         obj: ModelT = _row_loader(self.model).load(session, row)
@@ -215,6 +219,13 @@ def _builder(model: type[DeclarativeBase]) -> StatementBuilder[Any]:
 def _column_attributes(model: type[DeclarativeBase]) -> tuple[str, ...]:
     mapper: Mapper[Any] = inspect(model)
     return tuple(prop.key for prop in mapper.column_attrs)
+
+
+@cache
+def _insert_statement(model: type[DeclarativeBase]) -> Executable:
+    table = cast("Table", model.__table__)
+    insert: Executable = table.insert().returning(*table.c)
+    return insert
 
 
 @cache

@@ -120,6 +120,14 @@ class Repository(_RepositoryBase[ModelT]):
             self.session.flush()
         return obj
 
+    def create(self, values: Mapping[str, Any]) -> ModelT:
+        """One ``INSERT .. RETURNING``; returns the row as stored.
+
+        The instance joins the session with every column as the database wrote it
+        (server defaults, numbers at their column's scale), so nothing needs a refresh.
+        """
+        return _create_row(self.session, self._statements, values)
+
     def bulk_add(
         self, objs: Iterable[ModelT | Mapping[str, Any]], *, return_defaults: bool = False
     ) -> None:
@@ -246,6 +254,10 @@ class AsyncRepository(_RepositoryBase[ModelT]):
             await self.session.flush()
         return obj
 
+    async def create(self, values: Mapping[str, Any]) -> ModelT:
+        """See :meth:`Repository.create`."""
+        return await self.session.run_sync(_create_row, self._statements, values)
+
     async def bulk_add(
         self, objs: Iterable[ModelT | Mapping[str, Any]], *, return_defaults: bool = False
     ) -> None:
@@ -333,6 +345,18 @@ def _upsert_row(
         connection.dialect.name, values, conflict_on, update_fields, returning=True
     )
     row = connection.execute(stmt, values).one()
+    return statements.load_returned(session, row)
+
+
+def _create_row(
+    session: Session, statements: StatementBuilder[ModelT], values: Mapping[str, Any]
+) -> ModelT:
+    """The create of both repositories, run on the sync session (as the upsert)."""
+    statements.require_columns(values)
+    if session.autoflush:
+        session.flush()
+    connection = session.connection(bind_arguments={"mapper": statements.model})
+    row = connection.execute(statements.insert_stmt(), dict(values)).one()
     return statements.load_returned(session, row)
 
 

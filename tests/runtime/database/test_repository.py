@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import inspect, select
+from sqlalchemy.exc import IntegrityError
 
 from servicekit import database
 from servicekit.database import AsyncRepository, NotFoundError, Repository
@@ -28,6 +29,7 @@ DOCUMENTED_API = {
     "list",
     "paginate",
     "add",
+    "create",
     "bulk_add",
     "upsert",
     "upsert_many",
@@ -175,6 +177,37 @@ def test_upsert_returns_a_persistent_instance(any_url: str) -> None:
         assert ProductRepository(session).get_or_raise(created.id).name == "Edited"
 
 
+def test_create_returns_the_row_as_stored(any_url: str) -> None:
+    database.bind(any_url)
+    with database.db_session() as session:
+        repo = ProductRepository(session)
+        created = repo.create({"slug": "c", "name": "Created", "price": Decimal("7")})
+        state = inspect(created)
+        assert state.persistent and state.session is session and not state.modified
+        assert repo.get(created.id) is created
+        # Defaults filled in by the insert itself: nothing left to refresh.
+        assert (created.stock, created.created_at.tzinfo) == (0, UTC)
+        with pytest.raises(ValueError, match="Product has no column 'colour'"):
+            repo.create({"slug": "d", "name": "D", "price": Decimal(1), "colour": "red"})
+    with database.db_session() as session:
+        stored = ProductRepository(session).get_or_raise(created.id)
+        assert (stored.slug, stored.price, stored.created_at) == (
+            "c",
+            Decimal("7.00"),
+            created.created_at,
+        )
+
+
+def test_create_of_a_taken_key_is_an_integrity_error(any_url: str) -> None:
+    database.bind(any_url)
+    with database.db_session() as session:
+        ProductRepository(session).create({"slug": "same", "name": "A", "price": Decimal(1)})
+    with pytest.raises(IntegrityError), database.db_session() as session:
+        ProductRepository(session).create({"slug": "same", "name": "B", "price": Decimal(2)})
+    with database.db_session() as session:
+        assert ProductRepository(session).get_by(slug="same").name == "A"  # type: ignore[union-attr]
+
+
 def test_upsert_autoflushes_like_a_query(any_url: str) -> None:
     database.bind(any_url)
     with database.db_session() as session:
@@ -264,6 +297,7 @@ async def test_async_repository(driver_url: str, request: pytest.FixtureRequest)
     async with database.async_db_session() as session:
         repo = AsyncProductRepository(session)
         added = await repo.add(_product(1))
+        created = await repo.create({"slug": "p-0", "name": "Zero", "price": Decimal("0.5")})
         await repo.bulk_add([_product(n) for n in range(2, 6)])
         upserted = await repo.upsert(
             {"slug": "p-2", "name": "Two", "price": Decimal(2)},
@@ -282,11 +316,12 @@ async def test_async_repository(driver_url: str, request: pytest.FixtureRequest)
         assert (await repo.get_by(slug="p-2")) is not None
         assert upserted.name == "Two"
         assert await repo.exists(slug="p-9")
-        assert await repo.count() == 6
+        assert (await repo.get_or_raise(created.id)).price == Decimal("0.50")
+        assert await repo.count() == 7
         listed = await repo.list(order_by=Product.slug, limit=2)
-        assert [p.slug for p in listed] == ["p-1", "p-2"]
+        assert [p.slug for p in listed] == ["p-0", "p-1"]
         page = await repo.paginate(page=2, size=4)
-        assert (len(page.items), page.total, page.pages) == (2, 6, 2)
+        assert (len(page.items), page.total, page.pages) == (3, 7, 2)
     await database.async_dispose()
 
 
