@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from sqlalchemy import event
@@ -19,6 +20,10 @@ _LIBPQ_KEEPALIVES = {
     "keepalives_interval": 10,
     "keepalives_count": 3,
 }
+
+# Engines whose every statement must run in a transaction: behind PgBouncer the
+# timeouts are set per transaction, so a statement outside one would run without them.
+_TRANSACTION_BOUND: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 # Pools that take no sizing arguments (create_engine rejects them there).
 _UNSIZED_POOLS = (NullPool, StaticPool)
@@ -113,6 +118,12 @@ def install_engine_hooks(engine: Engine, url: URL, settings: EngineSettings) -> 
         _install_sqlite_pragmas(engine)
     elif settings.behind_pgbouncer:
         _install_timeouts_per_transaction(engine, settings)
+        _TRANSACTION_BOUND.add(engine)
+
+
+def reads_may_autocommit(engine: Engine) -> bool:
+    """Whether a read session on ``engine`` may run its statements outside a transaction."""
+    return engine not in _TRANSACTION_BOUND
 
 
 def _install_timeouts_per_transaction(engine: Engine, settings: EngineSettings) -> None:
