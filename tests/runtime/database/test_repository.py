@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from pydantic import BaseModel, create_model
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from servicekit import database
 from servicekit.database import AsyncRepository, NotFoundError, Repository
-from tests.runtime.database.models import AsyncProductRepository, Product, ProductRepository
+from tests.runtime.database.models import (
+    AsyncArticleRepository,
+    AsyncProductRepository,
+    Product,
+    ProductRepository,
+)
+
+
+class ArticleTitle(BaseModel):
+    id: int
+    title: str
+    version: int
 
 
 def _product(n: int, **extra: object) -> Product:
@@ -28,6 +40,7 @@ DOCUMENTED_API = {
     "count",
     "list",
     "paginate",
+    "paginate_as",
     "add",
     "create",
     "bulk_add",
@@ -90,6 +103,52 @@ def test_paginate_counts_separately(any_url: str) -> None:
         assert len(cheap.items) == 2
         with pytest.raises(ValueError, match="page and size must be >= 1"):
             repo.paginate(page=0)
+
+
+class ProductLine(BaseModel):
+    """A response schema naming some of Product's columns."""
+
+    id: int
+    slug: str
+    price: Decimal
+    created_at: datetime
+
+
+def test_paginate_as_reads_the_schema_columns_into_the_schema(any_url: str) -> None:
+    database.bind(any_url)
+    with database.db_session() as session:
+        ProductRepository(session).bulk_add([_product(n) for n in range(1, 8)])
+    with database.db_session() as session:
+        repo = ProductRepository(session)
+        query = repo.query.where(Product.price > 2).order_by(Product.slug.desc())
+        page = repo.paginate_as(ProductLine, query, page=2, size=3)
+        assert (page.total, page.page, page.size, page.pages) == (5, 2, 3, 2)
+        assert [(line.slug, line.price) for line in page.items] == [
+            ("p-4", Decimal("4.00")),
+            ("p-3", Decimal("3.00")),
+        ]
+        assert all(type(line) is ProductLine for line in page.items)
+        assert page.items[0].created_at.tzinfo == UTC
+        assert not session.identity_map  # no ORM object was built
+        with pytest.raises(ValueError, match=r"ProductLine\.colour is not a column of Product"):
+            repo.paginate_as(create_model("ProductLine", colour=(str, ...)))
+
+
+@pytest.mark.parametrize("driver_url", ["pg_url", "sqlite_url"])
+async def test_async_paginate_as_leaves_out_soft_deleted_rows(
+    driver_url: str, request: pytest.FixtureRequest
+) -> None:
+    database.async_bind(request.getfixturevalue(driver_url))
+    async with database.async_db_session() as session:
+        repo = AsyncArticleRepository(session)
+        kept = await repo.create({"slug": "kept", "title": "Kept"})
+        gone = await repo.create({"slug": "gone", "title": "Gone"})
+        await repo.soft_delete(gone.id)
+    async with database.async_db_session() as session:
+        page = await AsyncArticleRepository(session).paginate_as(ArticleTitle)
+        assert [(t.id, t.title, t.version) for t in page.items] == [(kept.id, "Kept", 1)]
+        assert page.total == 1
+    await database.async_dispose()
 
 
 def test_bulk_add_accepts_mappings_with_different_keys(any_url: str) -> None:
