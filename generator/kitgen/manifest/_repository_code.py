@@ -129,16 +129,26 @@ def _repository_imports(manifest: Manifest, entity: Entity) -> Imports:
     return imports
 
 
+def _session_imports(manifest: Manifest, kept: set[str], writes_or_lookups: bool) -> Imports:
+    """list and get read in a read session; writes and cached lookups (which fill the
+    cache, so must never read a lagging replica) in the request's write session."""
+    prefix = "fastapi_async_" if manifest.is_async else "fastapi_"
+    imports: Imports = set()
+    if kept & {"list", "get"}:
+        imports.add(("servicekit.database", f"{prefix}read_session"))
+    if writes_or_lookups:
+        imports.add(("servicekit.database", f"{prefix}session"))
+    return imports
+
+
 def _router_imports(manifest: Manifest, entity: Entity, routes: dict[str, Any]) -> Imports:
     package, module, name = manifest.package, entity.module, entity.name
     kept = set(routes["endpoints"])
     if not kept:
         return set()  # no router module
-    session = "fastapi_async_session" if manifest.is_async else "fastapi_session"
     imports: Imports = {
         ("typing", "Annotated"),
         *(("fastapi", each) for each in ("APIRouter", "Depends")),
-        ("servicekit.database", session),
         ("sqlalchemy.ext.asyncio", "AsyncSession")
         if manifest.is_async
         else ("sqlalchemy.orm", "Session"),
@@ -148,6 +158,7 @@ def _router_imports(manifest: Manifest, entity: Entity, routes: dict[str, Any]) 
     writes = kept & {"create", "upsert", "update", "delete"}
     cached = entity.repository.cached if entity.repository else []
     lookups = [each for each in cached if each in kept]
+    imports |= _session_imports(manifest, kept, bool(writes or lookups))
     if lookups or kept & {"list", "get", "create", "upsert", "update"}:
         imports.add((f"{package}.schemas.{module}", f"{name}Read"))  # what they answer
     imports.add((f"{package}.schemas._errors", "error_responses"))  # the router's 503
@@ -169,8 +180,6 @@ def _router_imports(manifest: Manifest, entity: Entity, routes: dict[str, Any]) 
         imports.add(("sqlalchemy.exc", "IntegrityError"))
     if kept & {"create", "upsert"}:
         imports.add((f"{package}.schemas.{module}", f"{name}Create"))
-    if "create" in kept:
-        imports.add((f"{package}.models.{module}", name))
     if "update" in kept:
         imports.add((f"{package}.schemas.{module}", f"{name}Update"))
     if "delete" in kept and entity.delete == "hard":

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.pool import NullPool, StaticPool
 
+from servicekit.database._liveness import install_ping_after_idle
 from servicekit.database.settings import EngineSettings
 
 # libpq keepalives: detect a dead peer (NAT timeouts, failovers) in ~60 s instead of
@@ -19,6 +21,10 @@ _LIBPQ_KEEPALIVES = {
     "keepalives_count": 3,
 }
 
+# Engines whose every statement must run in a transaction: behind PgBouncer the
+# timeouts are set per transaction, so a statement outside one would run without them.
+_TRANSACTION_BOUND: weakref.WeakSet[Engine] = weakref.WeakSet()
+
 # Pools that take no sizing arguments (create_engine rejects them there).
 _UNSIZED_POOLS = (NullPool, StaticPool)
 
@@ -29,7 +35,12 @@ def engine_kwargs(url: URL, settings: EngineSettings, extra: dict[str, Any]) -> 
     ``extra`` (anything ``bind()`` received that is not a setting) is applied last;
     its ``connect_args`` are merged into ours rather than replacing them.
     """
-    kwargs: dict[str, Any] = {"echo": settings.echo, "pool_pre_ping": settings.pool_pre_ping}
+    kwargs: dict[str, Any] = {
+        "echo": settings.echo,
+        # Zero means "before every checkout": SQLAlchemy's own pre-ping. Otherwise the
+        # liveness check after idle (``_liveness.py``) takes its place.
+        "pool_pre_ping": settings.pool_pre_ping and settings.pool_ping_idle_ms == 0,
+    }
     backend = url.get_backend_name()
     poolclass = extra.get("poolclass")
     sized = backend == "postgresql" and not (
@@ -98,12 +109,21 @@ def _unnamed_statement() -> str:
 
 
 def install_engine_hooks(engine: Engine, url: URL, settings: EngineSettings) -> None:
-    """What an engine needs besides its arguments: SQLite's foreign keys, and behind
-    PgBouncer the timeouts that cannot travel as startup parameters."""
+    """What an engine needs besides its arguments: the liveness check after idle,
+    SQLite's foreign keys, and behind PgBouncer the timeouts that cannot travel as
+    startup parameters."""
+    if settings.pool_pre_ping and settings.pool_ping_idle_ms > 0:
+        install_ping_after_idle(engine, settings.pool_ping_idle_ms)
     if url.get_backend_name() == "sqlite":
         _install_sqlite_pragmas(engine)
     elif settings.behind_pgbouncer:
         _install_timeouts_per_transaction(engine, settings)
+        _TRANSACTION_BOUND.add(engine)
+
+
+def reads_may_autocommit(engine: Engine) -> bool:
+    """Whether a read session on ``engine`` may run its statements outside a transaction."""
+    return engine not in _TRANSACTION_BOUND
 
 
 def _install_timeouts_per_transaction(engine: Engine, settings: EngineSettings) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any, Generic, TypeVar, cast
 
+from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import (
     Column,
     ColumnElement,
@@ -38,6 +39,7 @@ from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 from servicekit.database.base import SoftDeleteMixin
 
 ModelT = TypeVar("ModelT", bound=DeclarativeBase)
+SchemaT = TypeVar("SchemaT", bound=BaseModel)
 
 _UPSERT_DIALECTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 # The TimestampMixin column an upsert that updates must set itself (_upsert_statement).
@@ -146,6 +148,10 @@ class StatementBuilder(Generic[ModelT]):
         total = select(func.count()).select_from(base.order_by(None).subquery())
         return items, total
 
+    def projected(self, stmt: Select[Any], schema: type[BaseModel]) -> Select[Any]:
+        """``stmt`` selecting only the columns ``schema``'s fields name."""
+        return stmt.with_only_columns(*_projection(self.model, schema))
+
     def upsert_stmt(
         self,
         dialect: str,
@@ -164,6 +170,10 @@ class StatementBuilder(Generic[ModelT]):
             tuple(update_fields) if update_fields else (),
             returning,
         )
+
+    def insert_stmt(self) -> Executable:
+        """``INSERT .. RETURNING`` every column (the values come with the execution)."""
+        return _insert_statement(self.model)
 
     def load_returned(self, session: Session, row: Row[Any]) -> ModelT:
         """The persistent instance for a row returned by the RETURNING upsert."""
@@ -215,6 +225,31 @@ def _builder(model: type[DeclarativeBase]) -> StatementBuilder[Any]:
 def _column_attributes(model: type[DeclarativeBase]) -> tuple[str, ...]:
     mapper: Mapper[Any] = inspect(model)
     return tuple(prop.key for prop in mapper.column_attrs)
+
+
+@cache
+def _projection(model: type[DeclarativeBase], schema: type[BaseModel]) -> tuple[Any, ...]:
+    columns = set(_column_attributes(model))
+    for name in schema.model_fields:
+        if name not in columns:
+            raise ValueError(
+                f"{schema.__name__}.{name} is not a column of {model.__name__}:"
+                " read whole rows (paginate) and validate them instead"
+            )
+    return tuple(getattr(model, name) for name in schema.model_fields)
+
+
+@cache
+def rows_adapter(schema: type[SchemaT]) -> TypeAdapter[builtins.list[SchemaT]]:
+    """Validates a list of rows (read by attribute) into ``schema`` instances, in one call."""
+    return TypeAdapter(builtins.list[schema])  # type: ignore[valid-type]
+
+
+@cache
+def _insert_statement(model: type[DeclarativeBase]) -> Executable:
+    table = cast("Table", model.__table__)
+    insert: Executable = table.insert().returning(*table.c)
+    return insert
 
 
 @cache

@@ -206,18 +206,24 @@ def _unpin_sessions(kind: Literal["sync", "async"]) -> None:
         _point_sessions(kind)
 
 
-def _point_sessions(kind: str) -> None:
-    """Point a session maker at the engine bound, or at its pin when that applies."""
-    maker = SessionLocal if kind == "sync" else AsyncSessionLocal
+def _pinned(kind: Literal["sync", "async"]) -> bool:
+    """Whether the session makers of ``kind`` hand out sessions of a test's transaction."""
     engine: Engine | AsyncEngine | None = _engines[kind]
     pinned = _pins[kind]
-    if pinned is not None and (engine is None or _database_of(engine.url) == pinned[0]):
+    return pinned is not None and (engine is None or _database_of(engine.url) == pinned[0])
+
+
+def _point_sessions(kind: Literal["sync", "async"]) -> None:
+    """Point a session maker at the engine bound, or at its pin when that applies."""
+    maker = SessionLocal if kind == "sync" else AsyncSessionLocal
+    pinned = _pins[kind]
+    if pinned is not None and _pinned(kind):
         maker.configure(**pinned[1])
         return
     if pinned is not None:
         for key in pinned[1]:
             maker.kw.pop(key, None)
-    maker.configure(bind=engine)
+    maker.configure(bind=_engines[kind])
 
 
 def _database_of(url: URL) -> tuple[object, ...]:

@@ -8,6 +8,15 @@ server), so a write can never be sent to a server that cannot take it, nor hide 
 session that was meant for reads. Writes, and reads inside a write's transaction, use
 the ordinary sessions: they always run on the primary.
 
+A read session on Postgres or SQLite runs each statement on its own, outside a
+transaction (``AUTOCOMMIT``): at the default isolation level (``READ COMMITTED``) every
+statement sees its own snapshot whether or not a transaction surrounds it, so ``BEGIN``
+and ``ROLLBACK`` would buy nothing but two round trips. Behind PgBouncer the timeouts are
+set per transaction, so there read sessions keep theirs; under testgres' transactional
+isolation they join the test's transaction like every other session. Use a write
+session for a ``SET``, ``FOR UPDATE`` or ``REPEATABLE READ``: none of them outlives a
+statement in a read session.
+
 Read-your-writes across requests: after a write commits, :func:`wal_position` gives the
 primary's WAL position; ``read_session(after=position)`` uses the replica only when it
 has replayed that far, and the primary otherwise (no waiting).
@@ -18,7 +27,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Engine
@@ -26,6 +35,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from servicekit.database import engine as primary
+from servicekit.database._options import reads_may_autocommit
+from servicekit.database.errors import NotBoundError
 from servicekit.database.session import _pool_timeouts_typed
 from servicekit.errors import ReadOnlySessionError
 
@@ -142,14 +153,20 @@ async def async_wal_position() -> str:
         return str((await connection.execute(_POSITION)).scalar_one())
 
 
+class _ReadOnlySession(Session):
+    """The class of read sessions: its listeners refuse every write (see below)."""
+
+
 @contextmanager
 def _open_read_session(after: str | None) -> Iterator[Session]:
     replica: Engine | None = _replicas["sync"]
-    session = primary.SessionLocal(bind=replica) if replica is not None else None
+    session = _read_only_session(bind=replica) if replica is not None else None
     if session is not None and not _caught_up(session, after):
         session.close()  # the replica lags behind that write: read on the primary
         session = None
-    with session or primary.SessionLocal() as chosen, _refusing_writes(chosen):
+    with session or _read_only_session() as chosen:
+        if _may_autocommit(chosen, "sync"):
+            chosen.connection(execution_options=_AUTOCOMMIT)
         yield chosen
         chosen.rollback()
 
@@ -157,14 +174,61 @@ def _open_read_session(after: str | None) -> Iterator[Session]:
 @asynccontextmanager
 async def _open_async_read_session(after: str | None) -> AsyncIterator[AsyncSession]:
     replica: AsyncEngine | None = _replicas["async"]
-    session = primary.AsyncSessionLocal(bind=replica) if replica is not None else None
+    session = _async_read_only_session(bind=replica) if replica is not None else None
     if session is not None and not await _async_caught_up(session, after):
         await session.close()
         session = None
-    async with session or primary.AsyncSessionLocal() as chosen:
-        with _refusing_writes(chosen.sync_session):
-            yield chosen
+    async with session or _async_read_only_session() as chosen:
+        if _may_autocommit(chosen.sync_session, "async"):
+            await chosen.connection(execution_options=_AUTOCOMMIT)
+        yield chosen
         await chosen.rollback()
+
+
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+
+
+def _read_only_session(**overrides: Any) -> Session:
+    # The process's session maker decides everything (its bind, or the test transaction
+    # it is pinned to) but the class, which becomes a read-only kind of its own.
+    maker = primary.SessionLocal
+    settings = {**maker.kw, **overrides}
+    if settings.get("bind") is None:
+        raise NotBoundError("SessionLocal used before servicekit.database.bind()")
+    session: Session = _read_only_class(maker.class_)(**settings)
+    return session
+
+
+def _async_read_only_session(**overrides: Any) -> AsyncSession:
+    base = primary.AsyncSessionLocal.kw.get("sync_session_class", Session)
+    return primary.AsyncSessionLocal(sync_session_class=_read_only_class(base), **overrides)
+
+
+def _read_only_class(base: type[Session]) -> type[Session]:
+    if issubclass(base, _ReadOnlySession):
+        return base
+    made = _read_only_classes.get(base)
+    if made is None:
+        made = _read_only_classes[base] = type(
+            f"ReadOnly{base.__name__}", (_ReadOnlySession, base), {}
+        )
+    return made
+
+
+_read_only_classes: dict[type[Session], type[Session]] = {}
+
+
+def _may_autocommit(session: Session, kind: Literal["sync", "async"]) -> bool:
+    # A test's pinned transaction is joined as it is. A session that already ran a
+    # statement (the replica's catch-up check) keeps its transaction: isolation is
+    # chosen before the first statement.
+    bind = session.bind
+    return (
+        isinstance(bind, Engine)
+        and not primary._pinned(kind)
+        and reads_may_autocommit(bind)
+        and not session.in_transaction()
+    )
 
 
 def _caught_up(session: Session, position: str | None) -> bool:
@@ -177,20 +241,6 @@ async def _async_caught_up(session: AsyncSession, position: str | None) -> bool:
     return bool((await session.execute(_CAUGHT_UP, {"position": position})).scalar())
 
 
-@contextmanager
-def _refusing_writes(session: Session) -> Iterator[None]:
-    # Checked in the client, on every ORM flush and statement: the same error whether the
-    # session is on a replica (which would refuse anyway) or on the primary (which would
-    # not), so a write through a read session fails in tests as it would in production.
-    event.listen(session, "before_flush", _refuse_flush)
-    event.listen(session, "do_orm_execute", _refuse_dml)
-    try:
-        yield
-    finally:
-        event.remove(session, "before_flush", _refuse_flush)
-        event.remove(session, "do_orm_execute", _refuse_dml)
-
-
 def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
     if session.new or session.dirty or session.deleted:
         raise ReadOnlySessionError("a read session cannot write: use a write session")
@@ -199,3 +249,10 @@ def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
 def _refuse_dml(state: ORMExecuteState) -> None:
     if state.is_insert or state.is_update or state.is_delete:
         raise ReadOnlySessionError("a read session cannot write: use a write session")
+
+
+# Checked in the client, on every ORM flush and statement: the same error whether the
+# session is on a replica (which would refuse anyway) or on the primary (which would
+# not), so a write through a read session fails in tests as it would in production.
+event.listen(_ReadOnlySession, "before_flush", _refuse_flush)
+event.listen(_ReadOnlySession, "do_orm_execute", _refuse_dml)

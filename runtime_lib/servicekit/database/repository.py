@@ -21,7 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from servicekit.database._changes import delete_row, soft_delete_values, update_row
-from servicekit.database._statements import ModelT, StatementBuilder, statements_for
+from servicekit.database._statements import (
+    ModelT,
+    SchemaT,
+    StatementBuilder,
+    rows_adapter,
+    statements_for,
+)
 from servicekit.database.errors import NotFoundError
 
 ItemT = TypeVar("ItemT")
@@ -114,11 +120,34 @@ class Repository(_RepositoryBase[ModelT]):
         items = self.session.scalars(items_stmt).all()
         return Page(items, self.session.scalar(total_stmt) or 0, page, size)
 
+    def paginate_as(
+        self,
+        schema: type[SchemaT],
+        stmt: Select[ModelT] | None = None,
+        *,
+        page: int = 1,
+        size: int = 50,
+    ) -> Page[SchemaT]:
+        """:meth:`paginate`, reading only the columns ``schema`` names straight into
+        ``schema`` instances: no ORM objects, one validation for the page."""
+        items_stmt, total_stmt = self._statements.page_stmts(stmt, page, size)
+        rows = self.session.execute(self._statements.projected(items_stmt, schema)).all()
+        items = rows_adapter(schema).validate_python(rows, from_attributes=True)
+        return Page(items, self.session.scalar(total_stmt) or 0, page, size)
+
     def add(self, obj: ModelT, *, flush: bool = True) -> ModelT:
         self.session.add(obj)
         if flush:
             self.session.flush()
         return obj
+
+    def create(self, values: Mapping[str, Any]) -> ModelT:
+        """One ``INSERT .. RETURNING``; returns the row as stored.
+
+        The instance joins the session with every column as the database wrote it
+        (server defaults, numbers at their column's scale), so nothing needs a refresh.
+        """
+        return _create_row(self.session, self._statements, values)
 
     def bulk_add(
         self, objs: Iterable[ModelT | Mapping[str, Any]], *, return_defaults: bool = False
@@ -240,11 +269,29 @@ class AsyncRepository(_RepositoryBase[ModelT]):
         items = (await self.session.scalars(items_stmt)).all()
         return Page(items, await self.session.scalar(total_stmt) or 0, page, size)
 
+    async def paginate_as(
+        self,
+        schema: type[SchemaT],
+        stmt: Select[ModelT] | None = None,
+        *,
+        page: int = 1,
+        size: int = 50,
+    ) -> Page[SchemaT]:
+        """See :meth:`Repository.paginate_as`."""
+        items_stmt, total_stmt = self._statements.page_stmts(stmt, page, size)
+        result = await self.session.execute(self._statements.projected(items_stmt, schema))
+        items = rows_adapter(schema).validate_python(result.all(), from_attributes=True)
+        return Page(items, await self.session.scalar(total_stmt) or 0, page, size)
+
     async def add(self, obj: ModelT, *, flush: bool = True) -> ModelT:
         self.session.add(obj)
         if flush:
             await self.session.flush()
         return obj
+
+    async def create(self, values: Mapping[str, Any]) -> ModelT:
+        """See :meth:`Repository.create`."""
+        return await self.session.run_sync(_create_row, self._statements, values)
 
     async def bulk_add(
         self, objs: Iterable[ModelT | Mapping[str, Any]], *, return_defaults: bool = False
@@ -333,6 +380,18 @@ def _upsert_row(
         connection.dialect.name, values, conflict_on, update_fields, returning=True
     )
     row = connection.execute(stmt, values).one()
+    return statements.load_returned(session, row)
+
+
+def _create_row(
+    session: Session, statements: StatementBuilder[ModelT], values: Mapping[str, Any]
+) -> ModelT:
+    """The create of both repositories, run on the sync session (as the upsert)."""
+    statements.require_columns(values)
+    if session.autoflush:
+        session.flush()
+    connection = session.connection(bind_arguments={"mapper": statements.model})
+    row = connection.execute(statements.insert_stmt(), dict(values)).one()
     return statements.load_returned(session, row)
 
 

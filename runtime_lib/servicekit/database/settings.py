@@ -49,6 +49,7 @@ class EngineSettings:
     pool_recycle: int = 1800
     pool_use_lifo: bool = True
     pool_pre_ping: bool = True
+    pool_ping_idle_ms: int = 1000
     statement_timeout_ms: int = 5000
     lock_timeout_ms: int = 2000
     idle_in_tx_timeout_ms: int = 10000
@@ -73,6 +74,8 @@ class EngineSettings:
             pool_timeout=env_int("DB_POOL_TIMEOUT", d.pool_timeout),
             pool_recycle=env_int("DB_POOL_RECYCLE", d.pool_recycle),
             pool_use_lifo=env_bool("DB_POOL_USE_LIFO", d.pool_use_lifo),
+            pool_pre_ping=env_bool("DB_POOL_PRE_PING", d.pool_pre_ping),
+            pool_ping_idle_ms=env_int("DB_POOL_PING_IDLE_MS", d.pool_ping_idle_ms),
             statement_timeout_ms=env_int("DB_STATEMENT_TIMEOUT_MS", d.statement_timeout_ms),
             lock_timeout_ms=env_int("DB_LOCK_TIMEOUT_MS", d.lock_timeout_ms),
             idle_in_tx_timeout_ms=env_int("DB_IDLE_IN_TX_TIMEOUT_MS", d.idle_in_tx_timeout_ms),

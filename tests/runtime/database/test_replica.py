@@ -175,3 +175,53 @@ async def test_async_read_sessions_and_the_fastapi_dependency(bound: tuple[str, 
     finally:
         await database.async_dispose_replica()
         await database.async_dispose()
+
+
+def _state_of(pg_url: str, pid: int) -> str:
+    with psycopg.connect(pg_url.replace("+psycopg", ""), autocommit=True) as admin:
+        row = admin.execute("SELECT state FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+PID = text("SELECT pg_backend_pid()")
+
+
+def test_a_read_session_holds_no_transaction_open(pg_url: str) -> None:
+    """Between its statements a read session's connection is idle, not "idle in
+    transaction" as a write session's is: no BEGIN or ROLLBACK round trips, and no
+    snapshot held while the request does other work."""
+    database.bind(pg_url)
+    with database.read_session() as session:
+        pid = session.execute(PID).scalar_one()
+        assert _state_of(pg_url, pid) == "idle"
+        first, second = (session.execute(text("SELECT now()")).scalar_one() for _ in "ab")
+        assert first != second  # each statement is a transaction of its own
+    with database.db_session() as session:
+        assert _state_of(pg_url, session.execute(PID).scalar_one()) == "idle in transaction"
+    database.dispose()
+
+
+async def test_an_async_read_session_holds_no_transaction_open(pg_url: str) -> None:
+    database.async_bind(pg_url)
+    async with database.async_read_session() as session:
+        pid = (await session.execute(PID)).scalar_one()
+        assert _state_of(pg_url, pid) == "idle"
+        assert await AsyncProductRepository(session).count() == 0
+    with pytest.raises(ReadOnlySessionError):
+        async with database.async_read_session() as session:
+            await AsyncProductRepository(session).add(
+                Product(slug="no", name="no", price=Decimal(1))
+            )
+    await database.async_dispose()
+
+
+def test_behind_pgbouncer_a_read_session_keeps_its_transaction_and_timeouts(
+    pgbouncer_url: str,
+) -> None:
+    # There the timeouts are set per transaction: outside one they would not apply.
+    database.bind(pgbouncer_url, statement_timeout_ms=1234)
+    with database.read_session() as session:
+        assert session.execute(text("SHOW statement_timeout")).scalar_one() == "1234ms"
+        assert session.in_transaction()
+    database.dispose()

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from pydantic import BaseModel, create_model
 from sqlalchemy import inspect, select
+from sqlalchemy.exc import IntegrityError
 
 from servicekit import database
 from servicekit.database import AsyncRepository, NotFoundError, Repository
-from tests.runtime.database.models import AsyncProductRepository, Product, ProductRepository
+from tests.runtime.database.models import (
+    AsyncArticleRepository,
+    AsyncProductRepository,
+    Product,
+    ProductRepository,
+)
+
+
+class ArticleTitle(BaseModel):
+    id: int
+    title: str
+    version: int
 
 
 def _product(n: int, **extra: object) -> Product:
@@ -27,7 +40,9 @@ DOCUMENTED_API = {
     "count",
     "list",
     "paginate",
+    "paginate_as",
     "add",
+    "create",
     "bulk_add",
     "upsert",
     "upsert_many",
@@ -88,6 +103,52 @@ def test_paginate_counts_separately(any_url: str) -> None:
         assert len(cheap.items) == 2
         with pytest.raises(ValueError, match="page and size must be >= 1"):
             repo.paginate(page=0)
+
+
+class ProductLine(BaseModel):
+    """A response schema naming some of Product's columns."""
+
+    id: int
+    slug: str
+    price: Decimal
+    created_at: datetime
+
+
+def test_paginate_as_reads_the_schema_columns_into_the_schema(any_url: str) -> None:
+    database.bind(any_url)
+    with database.db_session() as session:
+        ProductRepository(session).bulk_add([_product(n) for n in range(1, 8)])
+    with database.db_session() as session:
+        repo = ProductRepository(session)
+        query = repo.query.where(Product.price > 2).order_by(Product.slug.desc())
+        page = repo.paginate_as(ProductLine, query, page=2, size=3)
+        assert (page.total, page.page, page.size, page.pages) == (5, 2, 3, 2)
+        assert [(line.slug, line.price) for line in page.items] == [
+            ("p-4", Decimal("4.00")),
+            ("p-3", Decimal("3.00")),
+        ]
+        assert all(type(line) is ProductLine for line in page.items)
+        assert page.items[0].created_at.tzinfo == UTC
+        assert not session.identity_map  # no ORM object was built
+        with pytest.raises(ValueError, match=r"ProductLine\.colour is not a column of Product"):
+            repo.paginate_as(create_model("ProductLine", colour=(str, ...)))
+
+
+@pytest.mark.parametrize("driver_url", ["pg_url", "sqlite_url"])
+async def test_async_paginate_as_leaves_out_soft_deleted_rows(
+    driver_url: str, request: pytest.FixtureRequest
+) -> None:
+    database.async_bind(request.getfixturevalue(driver_url))
+    async with database.async_db_session() as session:
+        repo = AsyncArticleRepository(session)
+        kept = await repo.create({"slug": "kept", "title": "Kept"})
+        gone = await repo.create({"slug": "gone", "title": "Gone"})
+        await repo.soft_delete(gone.id)
+    async with database.async_db_session() as session:
+        page = await AsyncArticleRepository(session).paginate_as(ArticleTitle)
+        assert [(t.id, t.title, t.version) for t in page.items] == [(kept.id, "Kept", 1)]
+        assert page.total == 1
+    await database.async_dispose()
 
 
 def test_bulk_add_accepts_mappings_with_different_keys(any_url: str) -> None:
@@ -173,6 +234,37 @@ def test_upsert_returns_a_persistent_instance(any_url: str) -> None:
     with database.db_session() as session:
         # The instance tracked changes like any loaded one: the edit was committed.
         assert ProductRepository(session).get_or_raise(created.id).name == "Edited"
+
+
+def test_create_returns_the_row_as_stored(any_url: str) -> None:
+    database.bind(any_url)
+    with database.db_session() as session:
+        repo = ProductRepository(session)
+        created = repo.create({"slug": "c", "name": "Created", "price": Decimal("7")})
+        state = inspect(created)
+        assert state.persistent and state.session is session and not state.modified
+        assert repo.get(created.id) is created
+        # Defaults filled in by the insert itself: nothing left to refresh.
+        assert (created.stock, created.created_at.tzinfo) == (0, UTC)
+        with pytest.raises(ValueError, match="Product has no column 'colour'"):
+            repo.create({"slug": "d", "name": "D", "price": Decimal(1), "colour": "red"})
+    with database.db_session() as session:
+        stored = ProductRepository(session).get_or_raise(created.id)
+        assert (stored.slug, stored.price, stored.created_at) == (
+            "c",
+            Decimal("7.00"),
+            created.created_at,
+        )
+
+
+def test_create_of_a_taken_key_is_an_integrity_error(any_url: str) -> None:
+    database.bind(any_url)
+    with database.db_session() as session:
+        ProductRepository(session).create({"slug": "same", "name": "A", "price": Decimal(1)})
+    with pytest.raises(IntegrityError), database.db_session() as session:
+        ProductRepository(session).create({"slug": "same", "name": "B", "price": Decimal(2)})
+    with database.db_session() as session:
+        assert ProductRepository(session).get_by(slug="same").name == "A"  # type: ignore[union-attr]
 
 
 def test_upsert_autoflushes_like_a_query(any_url: str) -> None:
@@ -264,6 +356,7 @@ async def test_async_repository(driver_url: str, request: pytest.FixtureRequest)
     async with database.async_db_session() as session:
         repo = AsyncProductRepository(session)
         added = await repo.add(_product(1))
+        created = await repo.create({"slug": "p-0", "name": "Zero", "price": Decimal("0.5")})
         await repo.bulk_add([_product(n) for n in range(2, 6)])
         upserted = await repo.upsert(
             {"slug": "p-2", "name": "Two", "price": Decimal(2)},
@@ -282,11 +375,12 @@ async def test_async_repository(driver_url: str, request: pytest.FixtureRequest)
         assert (await repo.get_by(slug="p-2")) is not None
         assert upserted.name == "Two"
         assert await repo.exists(slug="p-9")
-        assert await repo.count() == 6
+        assert (await repo.get_or_raise(created.id)).price == Decimal("0.50")
+        assert await repo.count() == 7
         listed = await repo.list(order_by=Product.slug, limit=2)
-        assert [p.slug for p in listed] == ["p-1", "p-2"]
+        assert [p.slug for p in listed] == ["p-0", "p-1"]
         page = await repo.paginate(page=2, size=4)
-        assert (len(page.items), page.total, page.pages) == (2, 6, 2)
+        assert (len(page.items), page.total, page.pages) == (3, 7, 2)
     await database.async_dispose()
 
 
