@@ -334,6 +334,7 @@ CLASS_NAMES_TAKEN = frozenset(
         "CHECKS",
         "CurrentFeatureFlags",
         "DbSession",
+        "ReadSession",
         "EXAMPLES",
         "ErrorMessage",
         "ExpectedVersion",

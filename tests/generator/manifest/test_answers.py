@@ -498,7 +498,8 @@ def test_cached_lookups() -> None:
     )
     assert (
         "from servicekit.database import (\n    INT32_MAX,\n    INT64_MAX,\n    INT64_MIN,\n"
-        "    NotFound,\n    StorableText,\n    fastapi_async_session,\n)"
+        "    NotFound,\n    StorableText,\n    fastapi_async_read_session,\n"
+        "    fastapi_async_session,\n)"
     ) in product["router_imports"]
 
 

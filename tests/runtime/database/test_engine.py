@@ -11,7 +11,13 @@ from sqlalchemy import event, pool, text
 from sqlalchemy.engine import Engine
 
 from servicekit import ConfigurationError, database
-from servicekit.database import DatabaseTimeoutError, EngineSettings, NotBoundError, normalize_url
+from servicekit.database import (
+    DatabaseTimeoutError,
+    DatabaseUnavailableError,
+    EngineSettings,
+    NotBoundError,
+    normalize_url,
+)
 
 
 @pytest.mark.parametrize(
@@ -157,6 +163,11 @@ def test_pool_recovers_after_its_connections_are_killed(pg_url: str) -> None:
             (dbname, pids),
         ).fetchone()
     assert killed == (5,)
+    # Used a moment ago, the first connection is handed out unchecked (no ping inside
+    # DB_POOL_PING_IDLE_MS): one typed failure, and the pool replaces every connection
+    # older than it.
+    with pytest.raises(DatabaseUnavailableError), database.db_session() as session:
+        session.execute(text("SELECT 1"))
     results = []
     for _ in range(20):
         with database.db_session() as session:
