@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-__all__ = ["interrupt_once", "sigint_ignored", "uninterruptible"]
+__all__ = ["interrupt_once", "raise_if_interrupted", "sigint_ignored", "uninterruptible"]
 
 # Every signal whose default action ends the process and that a user sends in practice;
 # SIGQUIT would otherwise dump core with the tree half written.
@@ -74,6 +74,7 @@ def interrupt_once() -> Iterator[None]:
         yield
         return
     _interrupts.active = True
+    _interrupts.received = False
     previous = {signum: signal.signal(signum, _first_interrupt_only) for signum in _DEFERRED}
     try:
         yield
@@ -82,10 +83,20 @@ def interrupt_once() -> Iterator[None]:
         _interrupts.active = False
 
 
+def raise_if_interrupted() -> None:
+    """Raise the :class:`KeyboardInterrupt` of a signal :func:`interrupt_once` took but
+    Python swallowed: one that lands while a finaliser (``__del__``, a weakref callback)
+    runs is printed as "Exception ignored" and lost. Call it before a step that would
+    make the command's work permanent."""
+    if _interrupts.received:
+        raise KeyboardInterrupt
+
+
 class _Interrupts:
-    """Whether :func:`interrupt_once` is in effect."""
+    """Whether :func:`interrupt_once` is in effect, and whether its signal came."""
 
     active = False
+    received = False
 
 
 _interrupts = _Interrupts()
@@ -94,6 +105,7 @@ _interrupts = _Interrupts()
 def _first_interrupt_only(signum: int, frame: FrameType | None) -> None:
     for deferred in _DEFERRED:  # from now on the kernel drops them
         signal.signal(deferred, signal.SIG_IGN)
+    _interrupts.received = True
     raise KeyboardInterrupt
 
 

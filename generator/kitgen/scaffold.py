@@ -38,7 +38,7 @@ from kitgen._git import (
     succeeds,
 )
 from kitgen._locks import exclusive
-from kitgen._signals import uninterruptible
+from kitgen._signals import raise_if_interrupted, uninterruptible
 from kitgen.errors import UserError
 from kitgen.template import checked_location, checked_ref, template_source
 
@@ -168,6 +168,7 @@ def _staging_for(destination: Path, keep: tuple[str, ...] = ()) -> Iterator[Path
     staged = hidden / target.name
     try:
         yield staged
+        raise_if_interrupted()  # a Ctrl-C lost in a finaliser must still stop the move
         with uninterruptible():
             _move_into_place(staged, target, keep)
     finally:
