@@ -7,7 +7,7 @@ bash scripts/venv.sh
 set +e
 # One worker per core; a test file stays on one worker, so its module fixtures (a
 # rendered service, a cluster) are built once. KITGEN_TEST_WORKERS=0 runs in-process.
-.venv/bin/python -m pytest -n "${KITGEN_TEST_WORKERS:-auto}" --dist loadfile "$@"
+.venv/bin/python -m pytest -n "${KITGEN_TEST_WORKERS:-auto}" --dist loadfile --durations=25 "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then
