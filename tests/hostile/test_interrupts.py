@@ -218,7 +218,8 @@ def wait_for(process: subprocess.Popen[str], reached: Callable[[], bool], phase:
     deadline = time.monotonic() + 120
     while not reached():
         if process.poll() is not None:
-            output = "".join(process.communicate())
+            # Bounded: a child kitgen left behind may still hold the pipes open.
+            output = "".join(process.communicate(timeout=30))
             pytest.fail(f"kitgen ended (exit {process.returncode}) before {phase}:\n{output}")
         if time.monotonic() > deadline:
             process.kill()

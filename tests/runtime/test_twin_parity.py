@@ -82,6 +82,12 @@ TWINS = [
         database.fastapi_async_read_session,
     ),
     Twin("wal_position / async_wal_position", database.wal_position, database.async_wal_position),
+    Twin("RowReader / AsyncRowReader", database.RowReader, database.AsyncRowReader),
+    Twin(
+        "fastapi_row_reader / fastapi_async_row_reader",
+        database.fastapi_row_reader,
+        database.fastapi_async_row_reader,
+    ),
     Twin(
         "testgres fixtures db_session / async_db_session",
         FIXTURES["db_session"],

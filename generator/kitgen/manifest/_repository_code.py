@@ -129,15 +129,28 @@ def _repository_imports(manifest: Manifest, entity: Entity) -> Imports:
     return imports
 
 
-def _session_imports(manifest: Manifest, kept: set[str], writes_or_lookups: bool) -> Imports:
-    """list and get read in a read session; writes and cached lookups (which fill the
-    cache, so must never read a lagging replica) in the request's write session."""
+def _session_imports(
+    manifest: Manifest, entity: Entity, kept: set[str], writes_or_lookups: bool
+) -> Imports:
+    """list and get read the model through a row reader; writes and cached lookups (which
+    fill the cache, so must never read a lagging replica) use the repository in the
+    request's write session."""
     prefix = "fastapi_async_" if manifest.is_async else "fastapi_"
     imports: Imports = set()
     if kept & {"list", "get"}:
-        imports.add(("servicekit.database", f"{prefix}read_session"))
+        imports |= {
+            ("servicekit.database", "AsyncRowReader" if manifest.is_async else "RowReader"),
+            ("servicekit.database", f"{prefix}row_reader"),
+            (f"{manifest.package}.models.{entity.module}", entity.name),
+        }
     if writes_or_lookups:
-        imports.add(("servicekit.database", f"{prefix}session"))
+        imports |= {
+            (f"{manifest.package}.repositories.{entity.module}", f"{entity.name}Repository"),
+            ("servicekit.database", f"{prefix}session"),
+            ("sqlalchemy.ext.asyncio", "AsyncSession")
+            if manifest.is_async
+            else ("sqlalchemy.orm", "Session"),
+        }
     return imports
 
 
@@ -149,16 +162,12 @@ def _router_imports(manifest: Manifest, entity: Entity, routes: dict[str, Any]) 
     imports: Imports = {
         ("typing", "Annotated"),
         *(("fastapi", each) for each in ("APIRouter", "Depends")),
-        ("sqlalchemy.ext.asyncio", "AsyncSession")
-        if manifest.is_async
-        else ("sqlalchemy.orm", "Session"),
-        (f"{package}.repositories.{module}", f"{name}Repository"),
     }
     by_id = kept & {"get", "update", "delete"}
     writes = kept & {"create", "upsert", "update", "delete"}
     cached = entity.repository.cached if entity.repository else []
     lookups = [each for each in cached if each in kept]
-    imports |= _session_imports(manifest, kept, bool(writes or lookups))
+    imports |= _session_imports(manifest, entity, kept, bool(writes or lookups))
     if lookups or kept & {"list", "get", "create", "upsert", "update"}:
         imports.add((f"{package}.schemas.{module}", f"{name}Read"))  # what they answer
     imports.add((f"{package}.schemas._errors", "error_responses"))  # the router's 503
@@ -170,10 +179,7 @@ def _router_imports(manifest: Manifest, entity: Entity, routes: dict[str, Any]) 
             imports |= {("fastapi", "Path"), ("servicekit.database", "INT32_MAX")}
     if "list" in kept:
         imports |= {("fastapi", "Query"), ("servicekit.database", "INT32_MAX")}
-        imports |= {
-            (f"{package}.models.{module}", name),
-            (f"{package}.schemas.{module}", f"{name}Page"),
-        }
+        imports.add((f"{package}.schemas.{module}", f"{name}Page"))
         if routes["filters"]:
             imports.add((f"{package}.schemas.{module}", f"{name}Filters"))
     if kept & {"create", "upsert", "update"}:

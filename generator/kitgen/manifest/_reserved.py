@@ -221,6 +221,8 @@ CLASS_NAMES_TAKEN = frozenset(
     {
         # servicekit
         "AsyncRepository",
+        "AsyncRowReader",
+        "RowReader",
         "Base",
         "BaseEvent",
         "EventEmitter",
@@ -334,6 +336,7 @@ CLASS_NAMES_TAKEN = frozenset(
         "CHECKS",
         "CurrentFeatureFlags",
         "DbSession",
+        "Reader",
         "ReadSession",
         "EXAMPLES",
         "ErrorMessage",

@@ -45,6 +45,12 @@ from servicekit.database.outages import (
     wait_for_database,
 )
 from servicekit.database.patch import PartialUpdate
+from servicekit.database.reader import (
+    AsyncRowReader,
+    RowReader,
+    fastapi_async_row_reader,
+    fastapi_row_reader,
+)
 from servicekit.database.replica import (
     async_bind_replica,
     async_dispose_replica,
@@ -90,6 +96,7 @@ __all__ = [
     "INT64_MIN",
     "NAMING_CONVENTION",
     "AsyncRepository",
+    "AsyncRowReader",
     "AsyncSessionLocal",
     "Base",
     "DatabaseError",
@@ -111,6 +118,7 @@ __all__ = [
     "Repository",
     "RetryableConflictError",
     "RowId",
+    "RowReader",
     "RowVersion",
     "SessionLocal",
     "SoftDeleteMixin",
@@ -138,8 +146,10 @@ __all__ = [
     "enum_type",
     "enum_values",
     "fastapi_async_read_session",
+    "fastapi_async_row_reader",
     "fastapi_async_session",
     "fastapi_read_session",
+    "fastapi_row_reader",
     "fastapi_session",
     "get_async_engine",
     "get_engine",

@@ -67,6 +67,14 @@ class StatementBuilder(Generic[ModelT]):
             return None
         return obj
 
+    def by_key(self, ident: Any) -> Select[ModelT]:
+        """The live row whose primary key is ``ident`` (a tuple for a composite key)."""
+        values = ident if isinstance(ident, tuple) else (ident,)
+        columns = _primary_key(self.model)
+        if len(values) != len(columns):
+            raise ValueError(f"{self.model.__name__}'s primary key has {len(columns)} columns")
+        return self.query.where(*(c == v for c, v in zip(columns, values, strict=True)))
+
     def live(self) -> builtins.list[ColumnElement[bool]]:
         """``deleted_at IS NULL`` for a soft-deletable model, else nothing."""
         if not is_soft_deletable(self.model):
@@ -228,6 +236,12 @@ def _column_attributes(model: type[DeclarativeBase]) -> tuple[str, ...]:
 
 
 @cache
+def _primary_key(model: type[DeclarativeBase]) -> tuple[Any, ...]:
+    mapper: Mapper[Any] = inspect(model)
+    return tuple(mapper.primary_key)
+
+
+@cache
 def _projection(model: type[DeclarativeBase], schema: type[BaseModel]) -> tuple[Any, ...]:
     columns = set(_column_attributes(model))
     for name in schema.model_fields:
@@ -236,7 +250,9 @@ def _projection(model: type[DeclarativeBase], schema: type[BaseModel]) -> tuple[
                 f"{schema.__name__}.{name} is not a column of {model.__name__}:"
                 " read whole rows (paginate) and validate them instead"
             )
-    return tuple(getattr(model, name) for name in schema.model_fields)
+    # Labelled with the field's name: a result's keys are the schema's, even where an
+    # attribute maps a column of another name.
+    return tuple(getattr(model, name).label(name) for name in schema.model_fields)
 
 
 @cache

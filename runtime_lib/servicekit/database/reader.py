@@ -1,0 +1,234 @@
+"""Row readers: reads straight into response schemas, without a session.
+
+A read endpoint needs no unit of work: no identity map, no ORM objects, no transaction.
+:class:`AsyncRowReader` runs each read as one statement on a pooled connection and
+validates the rows into the schema the endpoint returns, selecting only the columns
+that schema names::
+
+    Reader = Annotated[AsyncRowReader, Depends(fastapi_async_row_reader)]
+
+    @router.get("/{item_id}")
+    async def get_product(item_id: int, reader: Reader) -> ProductRead:
+        return await reader.get_as_or_raise(ProductRead, Product, item_id)
+
+Where the rows need no SQLAlchemy processing (see ``servicekit.database._driver``) and
+the bind allows it, an async reader on asyncpg runs the statement on the driver's own
+connection, compiled once per statement shape: about half the Python work of the same
+read through a session. Otherwise, and always for the sync :class:`RowReader`, the
+statement runs in a read session (:func:`~servicekit.database.read_session`), so a
+reader is never less than a read session is: the replica when one is bound, the test's
+transaction under testgres, a transaction per read behind PgBouncer (where the
+timeouts are set per transaction). A read checks a connection out, reads and returns
+it: the rows of two reads may come from two snapshots.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping, Sequence
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Select, bindparam
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from servicekit.database import engine as primary
+from servicekit.database import replica
+from servicekit.database._driver import Planner, fetch
+from servicekit.database._options import reads_may_autocommit
+from servicekit.database._statements import (
+    ModelT,
+    SchemaT,
+    StatementBuilder,
+    rows_adapter,
+    statements_for,
+)
+from servicekit.database.repository import Page
+from servicekit.database.session import _pool_timeouts_typed
+from servicekit.errors import NotFoundError
+
+__all__ = ["AsyncRowReader", "RowReader", "fastapi_async_row_reader", "fastapi_row_reader"]
+
+Rows = list[Mapping[str, Any]]
+
+
+class RowReader:
+    """Sync reads into schemas, each in a read session of its own."""
+
+    def query(self, model: type[ModelT]) -> Select[ModelT]:
+        """``select(model)`` over its live rows, to compose a read on."""
+        return statements_for(model).query
+
+    def get_as(self, schema: type[SchemaT], model: type[ModelT], ident: Any) -> SchemaT | None:
+        """The live row of ``model`` whose primary key is ``ident``, as ``schema``."""
+        stmt, params = _by_key(model, schema, ident)
+        with replica.read_session() as session:
+            rows = _mappings(session.execute(stmt, params))
+        return schema.model_validate(rows[0]) if rows else None
+
+    def get_as_or_raise(self, schema: type[SchemaT], model: type[ModelT], ident: Any) -> SchemaT:
+        """:meth:`get_as`; :class:`NotFoundError` when there is no such row."""
+        found = self.get_as(schema, model, ident)
+        if found is None:
+            raise NotFoundError(model, ident)
+        return found
+
+    def all_as(self, schema: type[SchemaT], stmt: Select[Any]) -> list[SchemaT]:
+        """Every row ``stmt`` selects, as ``schema`` (only the columns it names are read)."""
+        (rows,) = self._read(_projected(stmt, schema))
+        return rows_adapter(schema).validate_python(rows)
+
+    def paginate_as(
+        self, schema: type[SchemaT], stmt: Select[Any], *, page: int = 1, size: int = 50
+    ) -> Page[SchemaT]:
+        """One page of ``stmt``'s rows as ``schema``, and the total, on one connection."""
+        items, total = _page_statements(stmt, schema, page, size)
+        rows, counted = self._read(items, total)
+        return Page(rows_adapter(schema).validate_python(rows), _count(counted), page, size)
+
+    def _read(self, *statements: Select[Any]) -> list[Rows]:
+        with replica.read_session() as session:
+            return [_mappings(session.execute(stmt)) for stmt in statements]
+
+
+class AsyncRowReader:
+    """The async twin of :class:`RowReader`, on the driver's connection where it can be."""
+
+    def query(self, model: type[ModelT]) -> Select[ModelT]:
+        """``select(model)`` over its live rows, to compose a read on."""
+        return statements_for(model).query
+
+    async def get_as(
+        self, schema: type[SchemaT], model: type[ModelT], ident: Any
+    ) -> SchemaT | None:
+        """The live row of ``model`` whose primary key is ``ident``, as ``schema``."""
+        stmt, params = _by_key(model, schema, ident)
+        engine = _driver_engine()
+        plan = None if engine is None else _planner(engine.sync_engine).plan_fixed(stmt, [*params])
+        if engine is not None and plan is not None:
+            with _pool_timeouts_typed():
+                async with engine.connect() as connection:
+                    rows = plan.rows(await fetch(connection, plan, plan.arguments(_key(ident))))
+        else:
+            async with replica.async_read_session() as session:
+                rows = _mappings(await session.execute(stmt, params))
+        return schema.model_validate(rows[0]) if rows else None
+
+    async def get_as_or_raise(
+        self, schema: type[SchemaT], model: type[ModelT], ident: Any
+    ) -> SchemaT:
+        """:meth:`get_as`; :class:`NotFoundError` when there is no such row."""
+        found = await self.get_as(schema, model, ident)
+        if found is None:
+            raise NotFoundError(model, ident)
+        return found
+
+    async def all_as(self, schema: type[SchemaT], stmt: Select[Any]) -> list[SchemaT]:
+        """Every row ``stmt`` selects, as ``schema`` (only the columns it names are read)."""
+        (rows,) = await self._read(_projected(stmt, schema))
+        return rows_adapter(schema).validate_python(rows)
+
+    async def paginate_as(
+        self, schema: type[SchemaT], stmt: Select[Any], *, page: int = 1, size: int = 50
+    ) -> Page[SchemaT]:
+        """One page of ``stmt``'s rows as ``schema``, and the total, on one connection."""
+        items, total = _page_statements(stmt, schema, page, size)
+        rows, counted = await self._read(items, total)
+        return Page(rows_adapter(schema).validate_python(rows), _count(counted), page, size)
+
+    async def _read(self, *statements: Select[Any]) -> list[Rows]:
+        engine = _driver_engine()
+        if engine is not None:
+            planner = _planner(engine.sync_engine)
+            plans = [planner.plan(stmt) for stmt in statements]
+            if all(plan is not None for plan in plans):
+                with _pool_timeouts_typed():
+                    async with engine.connect() as connection:
+                        return [
+                            plan.rows(await fetch(connection, plan, arguments))
+                            for plan, arguments in filter(None, plans)
+                        ]
+        async with replica.async_read_session() as session:
+            return [_mappings(await session.execute(stmt)) for stmt in statements]
+
+
+_sync_reader = RowReader()
+_async_reader = AsyncRowReader()
+
+
+def fastapi_row_reader() -> RowReader:
+    """FastAPI dependency: the process's :class:`RowReader`."""
+    return _sync_reader
+
+
+async def fastapi_async_row_reader() -> AsyncRowReader:
+    """Async FastAPI dependency: the process's :class:`AsyncRowReader` (a plain ``async``
+    function rather than a generator: FastAPI resolves it without an exit stack)."""
+    return _async_reader
+
+
+def _driver_engine() -> AsyncEngine | None:
+    """The engine whose asyncpg connections a read may use directly, if any."""
+    if primary._pinned("async"):
+        return None  # a test's transaction: read in it, through a session
+    engine: AsyncEngine | None = replica._replicas["async"] or primary._engines["async"]
+    if engine is None or engine.sync_engine.dialect.driver != "asyncpg":
+        return None
+    return engine if reads_may_autocommit(engine.sync_engine) else None
+
+
+def _planner(engine: Engine) -> Planner:
+    planner = _planners.get(engine)
+    if planner is None:
+        planner = _planners[engine] = Planner(engine.dialect)
+    return planner
+
+
+_planners: weakref.WeakKeyDictionary[Engine, Planner] = weakref.WeakKeyDictionary()
+
+
+def _by_key(
+    model: type[ModelT], schema: type[SchemaT], ident: Any
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The read of one row by key (made once per model and schema) and its parameters."""
+    values = _key(ident)
+    stmt = _keyed_statement(model, schema, len(values))
+    return stmt, {f"key_{i}": value for i, value in enumerate(values)}
+
+
+@cache
+def _keyed_statement(model: type[ModelT], schema: type[SchemaT], width: int) -> Select[Any]:
+    parameters: tuple[Any, ...] = tuple(bindparam(f"key_{i}") for i in range(width))
+    return _projected(statements_for(model).by_key(parameters), schema)
+
+
+def _key(ident: Any) -> tuple[Any, ...]:
+    return ident if isinstance(ident, tuple) else (ident,)
+
+
+def _projected(stmt: Select[Any], schema: type[SchemaT]) -> Select[Any]:
+    return _statements_of(stmt).projected(stmt, schema)
+
+
+def _page_statements(
+    stmt: Select[Any], schema: type[SchemaT], page: int, size: int
+) -> tuple[Select[Any], Select[int]]:
+    builder = _statements_of(stmt)
+    items, total = builder.page_stmts(stmt, page, size)
+    return builder.projected(items, schema), total
+
+
+def _statements_of(stmt: Select[Any]) -> StatementBuilder[Any]:
+    model = stmt.column_descriptions[0].get("entity")
+    if model is None:
+        raise ValueError("a row reader reads a statement that selects a mapped model")
+    return statements_for(model)
+
+
+def _mappings(result: Any) -> Rows:
+    return [dict(row) for row in result.mappings()]
+
+
+def _count(rows: Sequence[Mapping[str, Any]]) -> int:
+    return int(next(iter(rows[0].values()))) if rows else 0

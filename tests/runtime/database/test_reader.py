@@ -1,0 +1,195 @@
+"""Row readers: the same rows as the repositories, on every bind, through either path."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import pytest
+from pydantic import BaseModel
+from sqlalchemy import event, func, select
+from sqlalchemy.engine import make_url
+
+from servicekit import database
+from servicekit.database import (
+    AsyncRowReader,
+    DatabaseTimeoutError,
+    DatabaseUnavailableError,
+    NotFoundError,
+    RowReader,
+)
+from tests.runtime.database.models import Article, Product
+
+
+class ProductLine(BaseModel):
+    id: int
+    name: str
+    price: Decimal
+    created_at: datetime
+
+
+class ArticleTitle(BaseModel):
+    id: int
+    title: str
+
+
+def _seed(url: str) -> list[int]:
+    """Five products (prices n.50) and two articles, one soft-deleted; the products' ids."""
+    database.bind(url)
+    with database.db_session() as session:
+        products = [
+            Product(slug=f"p-{n}", name=f"Product {n}", price=Decimal(f"{n}.5")) for n in range(5)
+        ]
+        session.add_all(products)
+        session.add_all([Article(slug="kept", title="Kept"), Article(slug="gone", title="Gone")])
+        session.flush()
+        gone = session.scalars(select(Article).where(Article.slug == "gone")).one()
+        gone.deleted_at = datetime.now(UTC)
+        ids = [product.id for product in products]
+    database.dispose()
+    return ids
+
+
+@pytest.fixture
+def statements_seen() -> Iterator[list[str]]:
+    """The SQL of every statement SQLAlchemy executes on any engine while the test runs."""
+    seen: list[str] = []
+
+    def note(*args: Any) -> None:
+        seen.append(args[2])
+
+    event.listen(database.engine.Engine, "before_cursor_execute", note)
+    yield seen
+    event.remove(database.engine.Engine, "before_cursor_execute", note)
+
+
+@pytest.mark.parametrize("driver_url", ["pg_url", "pgbouncer_url", "sqlite_url"])
+async def test_async_reader_reads_what_was_stored(
+    driver_url: str, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue(driver_url)
+    ids = _seed(url)
+    database.async_bind(url)
+    reader = AsyncRowReader()
+
+    found = await reader.get_as(ProductLine, Product, ids[2])
+    assert found is not None
+    assert (found.id, found.name, found.price) == (ids[2], "Product 2", Decimal("2.50"))
+    assert found.created_at.tzinfo == UTC
+    assert await reader.get_as(ProductLine, Product, 10**6) is None
+    with pytest.raises(NotFoundError, match="Product with primary key 1000000 not found"):
+        await reader.get_as_or_raise(ProductLine, Product, 10**6)
+
+    page = await reader.paginate_as(
+        ProductLine, reader.query(Product).order_by(Product.id.desc()), page=2, size=2
+    )
+    assert [line.name for line in page.items] == ["Product 2", "Product 1"]
+    assert (page.total, page.pages) == (5, 3)
+    cheap = await reader.all_as(ProductLine, reader.query(Product).where(Product.price < 2))
+    assert sorted(line.price for line in cheap) == [Decimal("0.50"), Decimal("1.50")]
+
+    # Soft-deleted rows are not read, by key or in a page.
+    titles = await reader.paginate_as(ArticleTitle, reader.query(Article))
+    assert [t.title for t in titles.items] == ["Kept"]
+    assert titles.total == 1
+    gone = await reader.all_as(ArticleTitle, select(Article).where(Article.slug == "gone"))
+    assert [t.title for t in gone] == ["Gone"]  # a statement of the caller's own reads all
+    assert await reader.get_as(ArticleTitle, Article, gone[0].id) is None
+    await database.async_dispose()
+
+
+@pytest.mark.parametrize("driver_url", ["pg_url", "pgbouncer_url", "sqlite_url"])
+def test_sync_reader_reads_what_was_stored(driver_url: str, request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue(driver_url)
+    ids = _seed(url)
+    database.bind(url)
+    reader = RowReader()
+    found = reader.get_as_or_raise(ProductLine, Product, ids[0])
+    assert (found.name, found.price, found.created_at.tzinfo) == ("Product 0", Decimal("0.50"), UTC)
+    page = reader.paginate_as(ProductLine, reader.query(Product).order_by(Product.id), size=3)
+    assert [line.id for line in page.items] == ids[:3]
+    assert page.total == 5
+    assert [t.title for t in reader.all_as(ArticleTitle, reader.query(Article))] == ["Kept"]
+
+
+async def test_asyncpg_reads_skip_sqlalchemy_where_nothing_needs_converting(
+    pg_url: str, statements_seen: list[str]
+) -> None:
+    ids = _seed(pg_url)
+    database.async_bind(pg_url)
+    reader = AsyncRowReader()
+    statements_seen.clear()
+    assert (await reader.get_as_or_raise(ProductLine, Product, ids[1])).name == "Product 1"
+    page = await reader.paginate_as(ProductLine, reader.query(Product).order_by(Product.id))
+    assert page.total == 5
+    assert statements_seen == []  # read on the asyncpg connection itself
+
+    # An expanding IN is compiled per call: that read goes through SQLAlchemy, same rows.
+    picked = await reader.all_as(
+        ProductLine, reader.query(Product).where(Product.slug.in_(["p-1", "p-3"]))
+    )
+    assert sorted(line.name for line in picked) == ["Product 1", "Product 3"]
+    assert len(statements_seen) == 1
+    await database.async_dispose()
+
+
+async def test_a_slow_driver_read_is_a_timeout(pg_url: str) -> None:
+    _seed(pg_url)
+    database.async_bind(pg_url, statement_timeout_ms=100)
+    reader = AsyncRowReader()
+    slow = reader.query(Product).where(func.pg_sleep(2).is_(None))
+    with pytest.raises(DatabaseTimeoutError, match="statement timeout"):
+        await reader.all_as(ProductLine, slow)
+    assert len(await reader.all_as(ProductLine, reader.query(Product))) == 5  # still usable
+    await database.async_dispose()
+
+
+async def test_a_read_on_a_lost_connection_fails_once_then_reconnects(pg_url: str) -> None:
+    _seed(pg_url)
+    database.async_bind(pg_url, pool_size=1, max_overflow=0)
+    reader = AsyncRowReader()
+    assert (await reader.paginate_as(ProductLine, reader.query(Product))).total == 5
+    _terminate_backends(pg_url)  # the pooled connection, used a moment ago, is now dead
+    with pytest.raises(DatabaseUnavailableError, match="connection"):
+        await reader.paginate_as(ProductLine, reader.query(Product))
+    assert (await reader.paginate_as(ProductLine, reader.query(Product))).total == 5
+    await database.async_dispose()
+
+
+async def test_a_read_cancelled_mid_statement_leaves_no_broken_connection(pg_url: str) -> None:
+    _seed(pg_url)
+    database.async_bind(pg_url, pool_size=1, max_overflow=0)
+    reader = AsyncRowReader()
+    slow = reader.query(Product).where(func.pg_sleep(5).is_(None))
+    task = asyncio.create_task(reader.all_as(ProductLine, slow))
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The one pooled connection was dropped, not handed back mid-statement.
+    async with asyncio.timeout(3):
+        assert (await reader.paginate_as(ProductLine, reader.query(Product))).total == 5
+    await database.async_dispose()
+
+
+def test_a_statement_without_a_model_is_refused(pg_url: str) -> None:
+    database.bind(pg_url)
+    with pytest.raises(ValueError, match="selects a mapped model"):
+        RowReader().all_as(ProductLine, select(func.now()))
+
+
+def _terminate_backends(url: str) -> None:
+    target = make_url(url)
+    with psycopg.connect(
+        target.set(drivername="postgresql").render_as_string(hide_password=False),
+        autocommit=True,
+    ) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (target.database,),
+        )
