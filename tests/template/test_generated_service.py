@@ -161,6 +161,25 @@ def test_app_starts_with_no_servers_configured(service: Service) -> None:
     assert (service.path / f"{service.package}.db").is_file()
 
 
+def test_start_up_freezes_what_it_built(service: Service) -> None:
+    """Full collections skip the start-up heap (gc.freeze), so they stay short under load."""
+    if service.answers.get("db_schema"):
+        pytest.skip("a Postgres schema needs Postgres: the embedded SQLite has no schemas")
+    script = (
+        "import gc\n"
+        "from fastapi.testclient import TestClient\n"
+        f"from {service.package}.app import app\n"
+        "before = gc.get_freeze_count()\n"
+        "with TestClient(app):\n"
+        "    print(before, gc.get_freeze_count())\n"
+    )
+    env = service.env(REDIS_URL=f"redis://127.0.0.1:{_free_port()}/0")
+    result = run([str(service.python), "-c", script], cwd=service.path, env=env)
+    before, after = map(int, result.stdout.split()[-2:])
+    assert before == 0
+    assert after > 10_000  # FastAPI's, SQLAlchemy's and pydantic's objects, at least
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

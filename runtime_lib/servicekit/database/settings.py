@@ -44,7 +44,7 @@ class EngineSettings:
 
     application_name: str = "servicekit"
     pool_size: int = 10
-    max_overflow: int = 20
+    max_overflow: int = 0
     pool_timeout: int = 10
     pool_recycle: int = 1800
     pool_use_lifo: bool = True

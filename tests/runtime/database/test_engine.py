@@ -47,7 +47,7 @@ def test_settings_defaults_match_the_documented_table(monkeypatch: pytest.Monkey
     assert settings == EngineSettings(
         application_name="servicekit",
         pool_size=10,
-        max_overflow=20,
+        max_overflow=0,
         pool_timeout=10,
         pool_recycle=1800,
         pool_use_lifo=True,
