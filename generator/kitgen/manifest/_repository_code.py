@@ -140,11 +140,12 @@ def _session_imports(
     if kept & {"list", "get"}:
         imports |= {
             ("servicekit.database", "AsyncRowReader" if manifest.is_async else "RowReader"),
-            ("servicekit.database", f"{prefix}row_reader"),
             (f"{manifest.package}.models.{entity.module}", entity.name),
         }
     if writes_or_lookups:
         imports |= {
+            ("typing", "Annotated"),
+            ("fastapi", "Depends"),
             (f"{manifest.package}.repositories.{entity.module}", f"{entity.name}Repository"),
             ("servicekit.database", f"{prefix}session"),
             ("sqlalchemy.ext.asyncio", "AsyncSession")
@@ -159,10 +160,7 @@ def _router_imports(manifest: Manifest, entity: Entity, routes: dict[str, Any]) 
     kept = set(routes["endpoints"])
     if not kept:
         return set()  # no router module
-    imports: Imports = {
-        ("typing", "Annotated"),
-        *(("fastapi", each) for each in ("APIRouter", "Depends")),
-    }
+    imports: Imports = {("fastapi", "APIRouter")}
     by_id = kept & {"get", "update", "delete"}
     writes = kept & {"create", "upsert", "update", "delete"}
     cached = entity.repository.cached if entity.repository else []
@@ -176,9 +174,11 @@ def _router_imports(manifest: Manifest, entity: Entity, routes: dict[str, Any]) 
     if by_id:
         imports.add(("servicekit.database", "NotFound"))
         if entity.primary_key == "int":  # ItemId = Annotated[int, Path(ge=1, le=INT32_MAX)]
-            imports |= {("fastapi", "Path"), ("servicekit.database", "INT32_MAX")}
-    if "list" in kept:
-        imports |= {("fastapi", "Query"), ("servicekit.database", "INT32_MAX")}
+            imports |= {("typing", "Annotated"), ("fastapi", "Path")}
+            imports.add(("servicekit.database", "INT32_MAX"))
+    if "list" in kept:  # PageNumber = Annotated[int, Query(ge=1, le=INT32_MAX)]
+        imports |= {("typing", "Annotated"), ("fastapi", "Query")}
+        imports.add(("servicekit.database", "INT32_MAX"))
         imports.add((f"{package}.schemas.{module}", f"{name}Page"))
         if routes["filters"]:
             imports.add((f"{package}.schemas.{module}", f"{name}Filters"))

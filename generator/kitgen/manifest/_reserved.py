@@ -336,7 +336,6 @@ CLASS_NAMES_TAKEN = frozenset(
         "CHECKS",
         "CurrentFeatureFlags",
         "DbSession",
-        "Reader",
         "ReadSession",
         "EXAMPLES",
         "ErrorMessage",

@@ -17,7 +17,7 @@ runs the statement through SQLAlchemy instead.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,11 +71,11 @@ class Plan:
             )
         ]
 
-    def rows(self, records: Sequence[asyncpg.Record]) -> list[Mapping[str, Any]]:
+    def rows(self, records: Sequence[asyncpg.Record]) -> list[dict[str, Any]]:
         """The records as dicts keyed like SQLAlchemy's result, values converted."""
         keys, results, dialect = self.keys, self.results, self.dialect
         if not any(results):
-            return [dict(zip(keys, record, strict=True)) for record in records]
+            return [dict(record) for record in records]  # labelled: the keys are ours
         return [
             {
                 key: value if convert is None else convert(value, dialect)
@@ -134,7 +134,10 @@ def _make_plan(statement: Select[Any], parameters: Sequence[Any], dialect: Diale
         return None  # a parameter the cache key does not carry: leave it to SQLAlchemy
     try:
         binds = [_converter(compiled.binds[name].type, bind=True) for name in compiled.positiontup]
-        results = [_converter(column[3], bind=False) for column in compiled._result_columns]
+        results = [
+            _converter(column[3], bind=False, driver=dialect.driver)
+            for column in compiled._result_columns
+        ]
     except _NotNative:
         return None
     return Plan(
@@ -151,13 +154,18 @@ class _NotNative(Exception):
     """A type whose values SQLAlchemy converts: the statement is left to SQLAlchemy."""
 
 
-def _converter(type_: Any, *, bind: bool) -> Converter | None:
+def _converter(type_: Any, *, bind: bool, driver: str = "") -> Converter | None:
     """``None`` for a native type, the decorator's own conversion for a type decorator
-    on one; :class:`_NotNative` for anything else."""
+    on one (unless it says ``driver``'s values need none: ``results_final_from``);
+    :class:`_NotNative` for anything else."""
     if isinstance(type_, types.TypeDecorator):
         if not _native(type_.impl_instance):
             raise _NotNative
-        return type_.process_bind_param if bind else type_.process_result_value
+        if bind:
+            return type_.process_bind_param
+        if driver in getattr(type_, "results_final_from", ()):
+            return None
+        return type_.process_result_value
     if _native(type_) or isinstance(type_, types.NullType):
         return None
     raise _NotNative

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import DateTime, Enum, Integer, MetaData, func, text
 from sqlalchemy.engine import Dialect
@@ -78,6 +78,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     impl = DateTime(timezone=True)
     cache_ok = True
+    # asyncpg reads a timestamptz as an aware UTC datetime already, so the row readers'
+    # asyncpg path (servicekit.database._driver) leaves process_result_value out.
+    results_final_from: ClassVar[frozenset[str]] = frozenset({"asyncpg"})
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam
+from sqlalchemy import Select, bindparam, func
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -50,7 +50,7 @@ from servicekit.errors import NotFoundError
 
 __all__ = ["AsyncRowReader", "RowReader", "fastapi_async_row_reader", "fastapi_row_reader"]
 
-Rows = list[Mapping[str, Any]]
+Rows = list[dict[str, Any]]
 
 
 class RowReader:
@@ -82,10 +82,12 @@ class RowReader:
     def paginate_as(
         self, schema: type[SchemaT], stmt: Select[Any], *, page: int = 1, size: int = 50
     ) -> Page[SchemaT]:
-        """One page of ``stmt``'s rows as ``schema``, and the total, on one connection."""
-        items, total = _page_statements(stmt, schema, page, size)
-        rows, counted = self._read(items, total)
-        return Page(rows_adapter(schema).validate_python(rows), _count(counted), page, size)
+        """One page of ``stmt``'s rows as ``schema``, and the total (see ``_page_statements``)."""
+        items, count = _page_statements(stmt, schema, page, size)
+        (rows,) = self._read(items)
+        past_the_end = not rows and page > 1  # no row to carry the total
+        total = _count(self._read(count)[0]) if past_the_end else _total(rows)
+        return Page(rows_adapter(schema).validate_python(rows), total, page, size)
 
     def _read(self, *statements: Select[Any]) -> list[Rows]:
         with replica.read_session() as session:
@@ -132,10 +134,12 @@ class AsyncRowReader:
     async def paginate_as(
         self, schema: type[SchemaT], stmt: Select[Any], *, page: int = 1, size: int = 50
     ) -> Page[SchemaT]:
-        """One page of ``stmt``'s rows as ``schema``, and the total, on one connection."""
-        items, total = _page_statements(stmt, schema, page, size)
-        rows, counted = await self._read(items, total)
-        return Page(rows_adapter(schema).validate_python(rows), _count(counted), page, size)
+        """One page of ``stmt``'s rows as ``schema``, and the total (see ``_page_statements``)."""
+        items, count = _page_statements(stmt, schema, page, size)
+        (rows,) = await self._read(items)
+        past_the_end = not rows and page > 1  # no row to carry the total
+        total = _count((await self._read(count))[0]) if past_the_end else _total(rows)
+        return Page(rows_adapter(schema).validate_python(rows), total, page, size)
 
     async def _read(self, *statements: Select[Any]) -> list[Rows]:
         engine = _driver_engine()
@@ -214,9 +218,25 @@ def _projected(stmt: Select[Any], schema: type[SchemaT]) -> Select[Any]:
 def _page_statements(
     stmt: Select[Any], schema: type[SchemaT], page: int, size: int
 ) -> tuple[Select[Any], Select[int]]:
+    """The page's rows, each with the total of matching rows (``count(*) OVER ()``: one
+    statement, as advanced-alchemy's ``list_and_count`` does), and a ``COUNT`` for when
+    the page is past the end and so carries no total."""
     builder = _statements_of(stmt)
-    items, total = builder.page_stmts(stmt, page, size)
-    return builder.projected(items, schema), total
+    items, count = builder.page_stmts(stmt, page, size)
+    total = func.count().over().label(_TOTAL)
+    return builder.projected(items, schema).add_columns(total), count
+
+
+# The label of the total that rides along with each row of a page.
+_TOTAL = "servicekit_total"
+
+
+def _total(rows: Rows) -> int:
+    """The total the rows carry, taken out of them (0 for an empty first page)."""
+    total = 0
+    for row in rows:
+        total = row.pop(_TOTAL)
+    return int(total)
 
 
 def _statements_of(stmt: Select[Any]) -> StatementBuilder[Any]:

@@ -498,7 +498,7 @@ def test_cached_lookups() -> None:
     )
     assert (
         "from servicekit.database import (\n    INT32_MAX,\n    INT64_MAX,\n    INT64_MIN,\n"
-        "    AsyncRowReader,\n    NotFound,\n    StorableText,\n    fastapi_async_row_reader,\n"
+        "    AsyncRowReader,\n    NotFound,\n    StorableText,\n"
         "    fastapi_async_session,\n)"
     ) in product["router_imports"]
 

@@ -89,6 +89,13 @@ async def test_async_reader_reads_what_was_stored(
     )
     assert [line.name for line in page.items] == ["Product 2", "Product 1"]
     assert (page.total, page.pages) == (5, 3)
+    past = await reader.paginate_as(ProductLine, reader.query(Product), page=9, size=2)
+    assert (list(past.items), past.total) == ([], 5)  # no row carries it: counted apart
+    cheap_query = reader.query(Product).where(Product.price < 3)
+    cheap_page = await reader.paginate_as(ProductLine, cheap_query, size=2)
+    assert (len(cheap_page.items), cheap_page.total) == (2, 3)
+    none = await reader.paginate_as(ProductLine, reader.query(Product).where(Product.id < 0))
+    assert (list(none.items), none.total) == ([], 0)
     cheap = await reader.all_as(ProductLine, reader.query(Product).where(Product.price < 2))
     assert sorted(line.price for line in cheap) == [Decimal("0.50"), Decimal("1.50")]
 
@@ -113,6 +120,7 @@ def test_sync_reader_reads_what_was_stored(driver_url: str, request: pytest.Fixt
     page = reader.paginate_as(ProductLine, reader.query(Product).order_by(Product.id), size=3)
     assert [line.id for line in page.items] == ids[:3]
     assert page.total == 5
+    assert reader.paginate_as(ProductLine, reader.query(Product), page=3, size=3).total == 5
     assert [t.title for t in reader.all_as(ArticleTitle, reader.query(Article))] == ["Kept"]
 
 
