@@ -145,6 +145,26 @@ async def test_asyncpg_reads_skip_sqlalchemy_where_nothing_needs_converting(
     await database.async_dispose()
 
 
+async def test_a_decorated_parameter_is_converted_on_the_driver_path(
+    pg_url: str, statements_seen: list[str]
+) -> None:
+    _seed(pg_url)
+    database.async_bind(pg_url)
+    reader = AsyncRowReader()
+    statements_seen.clear()
+    since = datetime(2000, 1, 1, tzinfo=UTC)
+    recent = await reader.all_as(
+        ProductLine, reader.query(Product).where(Product.created_at > since)
+    )
+    assert len(recent) == 5
+    with pytest.raises(ValueError, match="naive datetime"):  # UTCDateTime refuses it, here too
+        await reader.all_as(
+            ProductLine, reader.query(Product).where(Product.created_at > datetime(2000, 1, 1))
+        )
+    assert statements_seen == []
+    await database.async_dispose()
+
+
 async def test_a_slow_driver_read_is_a_timeout(pg_url: str) -> None:
     _seed(pg_url)
     database.async_bind(pg_url, statement_timeout_ms=100)
