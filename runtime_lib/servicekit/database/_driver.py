@@ -193,7 +193,12 @@ async def fetch(connection: AsyncConnection, plan: Plan, arguments: Sequence[Any
         if isinstance(typed, DatabaseUnavailableError):
             await connection.invalidate(error)
         raise typed or _as_sqlalchemy(plan, arguments, error) from error
-    except (TimeoutError, OSError, asyncpg.InterfaceError) as error:
+    except (TimeoutError, OSError) as error:
+        await connection.invalidate(error)
+        raise _link_lost(error) from error
+    except asyncpg.InterfaceError as error:
+        if not driver.is_closed():  # refused in the client (a value out of range): no harm
+            raise _as_sqlalchemy(plan, arguments, error) from error
         await connection.invalidate(error)
         raise _link_lost(error) from error
     except BaseException as error:  # cancelled mid-statement: the link's state is unknown
@@ -202,7 +207,8 @@ async def fetch(connection: AsyncConnection, plan: Plan, arguments: Sequence[Any
 
 
 def _as_sqlalchemy(plan: Plan, arguments: Sequence[Any], error: Exception) -> Exception:
-    # Bad SQL, a missing table, a constraint: the DBAPIError SQLAlchemy would raise.
+    # Bad SQL, a missing table, a value the driver cannot send: the DBAPIError (or, for
+    # an error raised in the client, the StatementError) SQLAlchemy would raise.
     return exc.DBAPIError.instance(plan.sql, list(arguments), error, asyncpg.PostgresError)
 
 

@@ -13,6 +13,7 @@ import pytest
 from pydantic import BaseModel
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import StatementError
 
 from servicekit import database
 from servicekit.database import (
@@ -165,6 +166,20 @@ async def test_a_decorated_parameter_is_converted_on_the_driver_path(
     await database.async_dispose()
 
 
+async def test_a_value_the_driver_refuses_is_no_outage(pg_url: str) -> None:
+    _seed(pg_url)
+    database.async_bind(pg_url, pool_size=1, max_overflow=0)
+    reader = AsyncRowReader()
+    assert await reader.get_as(ProductLine, Product, 1) is not None
+    with pytest.raises(StatementError, match="out of int32 range"):
+        await reader.get_as(ProductLine, Product, 2**40)  # id is a 32-bit column
+    connects: list[object] = []
+    event.listen(database.get_async_engine().sync_engine, "connect", lambda *a: connects.append(a))
+    assert await reader.get_as(ProductLine, Product, 1) is not None
+    assert connects == []  # the connection was kept: nothing was wrong with it
+    await database.async_dispose()
+
+
 async def test_a_slow_driver_read_is_a_timeout(pg_url: str) -> None:
     _seed(pg_url)
     database.async_bind(pg_url, statement_timeout_ms=100)
@@ -201,6 +216,42 @@ async def test_a_read_cancelled_mid_statement_leaves_no_broken_connection(pg_url
     # The one pooled connection was dropped, not handed back mid-statement.
     async with asyncio.timeout(3):
         assert (await reader.paginate_as(ProductLine, reader.query(Product))).total == 5
+    await database.async_dispose()
+
+
+async def test_a_storm_of_reads_timeouts_and_cancellations_leaks_no_connection(
+    pg_url: str,
+) -> None:
+    _seed(pg_url)
+    database.async_bind(pg_url, pool_size=3, max_overflow=0, statement_timeout_ms=50)
+    reader = AsyncRowReader()
+    slow = reader.query(Product).where(func.pg_sleep(0.2).is_(None))
+    quick = reader.query(Product).order_by(Product.id)
+
+    async def one(n: int) -> str:
+        try:
+            if n % 3 == 0:
+                await reader.all_as(ProductLine, slow)
+            else:
+                assert (await reader.paginate_as(ProductLine, quick, size=2)).total == 5
+        except DatabaseTimeoutError:
+            return "timeout"
+        return "read"
+
+    tasks = [asyncio.create_task(one(n)) for n in range(120)]
+    await asyncio.sleep(0.05)
+    for task in tasks[::7]:
+        task.cancel()
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    kinds = {
+        type(outcome).__name__ if isinstance(outcome, BaseException) else outcome
+        for outcome in outcomes
+    }
+    assert kinds <= {"read", "timeout", "CancelledError"}, kinds
+    assert {"read", "timeout"} <= kinds
+    pool: Any = database.get_async_engine().sync_engine.pool
+    assert pool.checkedout() == 0  # every connection came back, or was dropped
+    assert (await reader.paginate_as(ProductLine, quick)).total == 5
     await database.async_dispose()
 
 

@@ -16,6 +16,7 @@ import httpx
 import psycopg
 import pytest
 from fastapi import Depends, FastAPI
+from pydantic import BaseModel
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -225,3 +226,27 @@ def test_behind_pgbouncer_a_read_session_keeps_its_transaction_and_timeouts(
         assert session.execute(text("SHOW statement_timeout")).scalar_one() == "1234ms"
         assert session.in_transaction()
     database.dispose()
+
+
+class ProductName(BaseModel):
+    id: int
+    name: str
+
+
+@pytest.mark.usefixtures("paused_replay")
+async def test_row_readers_read_the_replica(bound: tuple[str, str]) -> None:
+    """What the replica has not replayed yet, a row reader bound to it does not see."""
+    primary_url, replica_url = bound
+    database.bind(primary_url)
+    name = f"reader-{uuid.uuid4().hex[:8]}"
+    _write(name)
+    database.async_bind(primary_url)
+    reader = database.AsyncRowReader()
+    query = reader.query(Product).where(Product.name == name)
+    assert [row.name for row in await reader.all_as(ProductName, query)] == [name]
+    database.async_bind_replica(replica_url)
+    assert await reader.all_as(ProductName, query) == []
+    database.bind_replica(replica_url)
+    assert database.RowReader().all_as(ProductName, query) == []
+    await database.async_dispose_replica()
+    await database.async_dispose()
