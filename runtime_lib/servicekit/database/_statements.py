@@ -146,15 +146,21 @@ class StatementBuilder(Generic[ModelT]):
         self, stmt: Select[ModelT] | None, page: int, size: int
     ) -> tuple[Select[ModelT], Select[int]]:
         """The page's item query and a separate COUNT over the unordered query."""
+        base = stmt if stmt is not None else self.query
+        return self.page_items(base, page, size), self.count_of(base)
+
+    def page_items(self, stmt: Select[Any], page: int, size: int) -> Select[Any]:
+        """``stmt`` limited to page ``page`` of ``size`` rows."""
         if page < 1 or size < 1:
             raise ValueError(f"page and size must be >= 1, got page={page}, size={size}")
         offset = (page - 1) * size
         if offset > _MAX_OFFSET:
             raise ValueError(f"page {page} of size {size} starts past the largest OFFSET")
-        base = stmt if stmt is not None else self.query
-        items = base.limit(size).offset(offset)
-        total = select(func.count()).select_from(base.order_by(None).subquery())
-        return items, total
+        return stmt.limit(size).offset(offset)
+
+    def count_of(self, stmt: Select[Any]) -> Select[int]:
+        """``COUNT(*)`` of the rows ``stmt`` selects (its order dropped)."""
+        return select(func.count()).select_from(stmt.order_by(None).subquery())
 
     def projected(self, stmt: Select[Any], schema: type[BaseModel]) -> Select[Any]:
         """``stmt`` selecting only the columns ``schema``'s fields name."""

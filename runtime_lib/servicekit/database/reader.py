@@ -82,11 +82,10 @@ class RowReader:
     def paginate_as(
         self, schema: type[SchemaT], stmt: Select[Any], *, page: int = 1, size: int = 50
     ) -> Page[SchemaT]:
-        """One page of ``stmt``'s rows as ``schema``, and the total (see ``_page_statements``)."""
-        items, count = _page_statements(stmt, schema, page, size)
-        (rows,) = self._read(items)
+        """One page of ``stmt``'s rows as ``schema``, and the total (see ``_page_statement``)."""
+        (rows,) = self._read(_page_statement(stmt, schema, page, size))
         past_the_end = not rows and page > 1  # no row to carry the total
-        total = _count(self._read(count)[0]) if past_the_end else _total(rows)
+        total = _count(self._read(_count_statement(stmt))[0]) if past_the_end else _total(rows)
         return Page(rows_adapter(schema).validate_python(rows), total, page, size)
 
     def _read(self, *statements: Select[Any]) -> list[Rows]:
@@ -134,11 +133,13 @@ class AsyncRowReader:
     async def paginate_as(
         self, schema: type[SchemaT], stmt: Select[Any], *, page: int = 1, size: int = 50
     ) -> Page[SchemaT]:
-        """One page of ``stmt``'s rows as ``schema``, and the total (see ``_page_statements``)."""
-        items, count = _page_statements(stmt, schema, page, size)
-        (rows,) = await self._read(items)
+        """One page of ``stmt``'s rows as ``schema``, and the total (see ``_page_statement``)."""
+        (rows,) = await self._read(_page_statement(stmt, schema, page, size))
         past_the_end = not rows and page > 1  # no row to carry the total
-        total = _count((await self._read(count))[0]) if past_the_end else _total(rows)
+        if past_the_end:
+            total = _count((await self._read(_count_statement(stmt)))[0])
+        else:
+            total = _total(rows)
         return Page(rows_adapter(schema).validate_python(rows), total, page, size)
 
     async def _read(self, *statements: Select[Any]) -> list[Rows]:
@@ -215,20 +216,22 @@ def _projected(stmt: Select[Any], schema: type[SchemaT]) -> Select[Any]:
     return _statements_of(stmt).projected(stmt, schema)
 
 
-def _page_statements(
-    stmt: Select[Any], schema: type[SchemaT], page: int, size: int
-) -> tuple[Select[Any], Select[int]]:
+def _page_statement(stmt: Select[Any], schema: type[SchemaT], page: int, size: int) -> Select[Any]:
     """The page's rows, each with the total of matching rows (``count(*) OVER ()``: one
-    statement, as advanced-alchemy's ``list_and_count`` does), and a ``COUNT`` for when
-    the page is past the end and so carries no total."""
+    statement, as advanced-alchemy's ``list_and_count`` does). A page past the end has
+    no row to carry the total: :func:`_count_statement` counts it apart."""
     builder = _statements_of(stmt)
-    items, count = builder.page_stmts(stmt, page, size)
-    total = func.count().over().label(_TOTAL)
-    return builder.projected(items, schema).add_columns(total), count
+    items = builder.projected(builder.page_items(stmt, page, size), schema)
+    return items.add_columns(_TOTAL_COLUMN)
 
 
-# The label of the total that rides along with each row of a page.
+def _count_statement(stmt: Select[Any]) -> Select[int]:
+    return _statements_of(stmt).count_of(stmt)
+
+
+# The total that rides along with each row of a page, and its label.
 _TOTAL = "servicekit_total"
+_TOTAL_COLUMN = func.count().over().label(_TOTAL)
 
 
 def _total(rows: Rows) -> int:
