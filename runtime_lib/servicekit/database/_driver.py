@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from sqlalchemy import exc, types
+from sqlalchemy import BindParameter, bindparam, exc, types
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
@@ -107,6 +107,34 @@ class Planner:
         if plan is None:
             return None
         return plan, plan.arguments(values)
+
+    def plan_derived(
+        self,
+        name: Any,
+        statement: Select[Any],
+        extra: Sequence[Any],
+        derive: Callable[[Select[Any], tuple[BindParameter[Any], ...]], Select[Any]],
+    ) -> tuple[Plan, list[Any]] | None:
+        """The plan of ``derive(statement, parameters)`` and its arguments: the statement's
+        own values, then ``extra``'s for ``parameters``. Made once per ``name`` and shape of
+        ``statement``, so the derived statement is neither built nor keyed again."""
+        key = statement._generate_cache_key()
+        if key is None:
+            return None
+        values = [parameter.effective_value for parameter in key.bindparams]
+        plan: Plan | None = self._plans.get((name, key.key), _UNSEEN)
+        if plan is _UNSEEN:
+            if len(self._plans) >= _PLANS_KEPT:
+                self._plans.clear()
+            added: tuple[BindParameter[Any], ...] = tuple(
+                bindparam(f"servicekit_{i}") for i in range(len(extra))
+            )
+            derived = derive(statement, added)
+            plan = _make_plan(derived, [*key.bindparams, *added], self._dialect)
+            self._plans[(name, key.key)] = plan
+        if plan is None:
+            return None
+        return plan, plan.arguments([*values, *extra])
 
     def plan_fixed(self, statement: Select[Any], parameters: Sequence[str]) -> Plan | None:
         """The plan of a statement made once, whose only parameters are ``parameters``

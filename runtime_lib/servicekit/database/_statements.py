@@ -151,12 +151,7 @@ class StatementBuilder(Generic[ModelT]):
 
     def page_items(self, stmt: Select[Any], page: int, size: int) -> Select[Any]:
         """``stmt`` limited to page ``page`` of ``size`` rows."""
-        if page < 1 or size < 1:
-            raise ValueError(f"page and size must be >= 1, got page={page}, size={size}")
-        offset = (page - 1) * size
-        if offset > _MAX_OFFSET:
-            raise ValueError(f"page {page} of size {size} starts past the largest OFFSET")
-        return stmt.limit(size).offset(offset)
+        return stmt.limit(size).offset(page_offset(page, size))
 
     def count_of(self, stmt: Select[Any]) -> Select[int]:
         """``COUNT(*)`` of the rows ``stmt`` selects (its order dropped)."""
@@ -212,6 +207,16 @@ class StatementBuilder(Generic[ModelT]):
 
 
 @cache
+def page_offset(page: int, size: int) -> int:
+    """The OFFSET of page ``page`` of ``size`` rows; ``ValueError`` for one that cannot be."""
+    if page < 1 or size < 1:
+        raise ValueError(f"page and size must be >= 1, got page={page}, size={size}")
+    offset = (page - 1) * size
+    if offset > _MAX_OFFSET:
+        raise ValueError(f"page {page} of size {size} starts past the largest OFFSET")
+    return offset
+
+
 def is_soft_deletable(model: type[DeclarativeBase]) -> bool:
     """Whether ``model`` has ``SoftDeleteMixin``'s ``deleted_at``."""
     return issubclass(model, SoftDeleteMixin)

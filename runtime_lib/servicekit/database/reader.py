@@ -26,26 +26,28 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping, Sequence
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from servicekit.database import engine as primary
 from servicekit.database import replica
-from servicekit.database._driver import Planner, fetch
+from servicekit.database._driver import Plan, Planner, fetch
 from servicekit.database._options import reads_may_autocommit
 from servicekit.database._statements import (
     ModelT,
     SchemaT,
     StatementBuilder,
+    page_offset,
     rows_adapter,
     statements_for,
 )
 from servicekit.database.repository import Page
-from servicekit.database.session import _pool_timeouts_typed
+from servicekit.database.session import _pool_timeout
 from servicekit.errors import NotFoundError
 
 __all__ = ["AsyncRowReader", "RowReader", "fastapi_async_row_reader", "fastapi_row_reader"]
@@ -62,9 +64,10 @@ class RowReader:
 
     def get_as(self, schema: type[SchemaT], model: type[ModelT], ident: Any) -> SchemaT | None:
         """The live row of ``model`` whose primary key is ``ident``, as ``schema``."""
-        stmt, params = _by_key(model, schema, ident)
+        values = _key(ident)
+        stmt = _keyed_statement(model, schema, len(values))
         with replica.read_session() as session:
-            rows = _mappings(session.execute(stmt, params))
+            rows = _mappings(session.execute(stmt, _key_parameters(values)))
         return schema.model_validate(rows[0]) if rows else None
 
     def get_as_or_raise(self, schema: type[SchemaT], model: type[ModelT], ident: Any) -> SchemaT:
@@ -82,8 +85,8 @@ class RowReader:
     def paginate_as(
         self, schema: type[SchemaT], stmt: Select[Any], *, page: int = 1, size: int = 50
     ) -> Page[SchemaT]:
-        """One page of ``stmt``'s rows as ``schema``, and the total (see ``_page_statement``)."""
-        (rows,) = self._read(_page_statement(stmt, schema, page, size))
+        """One page of ``stmt``'s rows as ``schema``, and the total (see ``_paged``)."""
+        (rows,) = self._read(_paged(stmt, schema, size, page_offset(page, size)))
         past_the_end = not rows and page > 1  # no row to carry the total
         total = _count(self._read(_count_statement(stmt))[0]) if past_the_end else _total(rows)
         return Page(rows_adapter(schema).validate_python(rows), total, page, size)
@@ -104,16 +107,16 @@ class AsyncRowReader:
         self, schema: type[SchemaT], model: type[ModelT], ident: Any
     ) -> SchemaT | None:
         """The live row of ``model`` whose primary key is ``ident``, as ``schema``."""
-        stmt, params = _by_key(model, schema, ident)
+        values = _key(ident)
+        stmt = _keyed_statement(model, schema, len(values))
         engine = _driver_engine()
-        plan = None if engine is None else _planner(engine.sync_engine).plan_fixed(stmt, [*params])
-        if engine is not None and plan is not None:
-            with _pool_timeouts_typed():
-                async with engine.connect() as connection:
-                    rows = plan.rows(await fetch(connection, plan, plan.arguments(_key(ident))))
-        else:
-            async with replica.async_read_session() as session:
-                rows = _mappings(await session.execute(stmt, params))
+        if engine is not None:
+            plan = _planner(engine.sync_engine).plan_fixed(stmt, _key_names(len(values)))
+            if plan is not None:
+                (rows,) = await _fetch_all(engine, [(plan, plan.arguments(values))])
+                return schema.model_validate(rows[0]) if rows else None
+        async with replica.async_read_session() as session:
+            rows = _mappings(await session.execute(stmt, _key_parameters(values)))
         return schema.model_validate(rows[0]) if rows else None
 
     async def get_as_or_raise(
@@ -133,8 +136,8 @@ class AsyncRowReader:
     async def paginate_as(
         self, schema: type[SchemaT], stmt: Select[Any], *, page: int = 1, size: int = 50
     ) -> Page[SchemaT]:
-        """One page of ``stmt``'s rows as ``schema``, and the total (see ``_page_statement``)."""
-        (rows,) = await self._read(_page_statement(stmt, schema, page, size))
+        """One page of ``stmt``'s rows as ``schema``, and the total (see ``_paged``)."""
+        rows = await self._read_page(stmt, schema, size, page_offset(page, size))
         past_the_end = not rows and page > 1  # no row to carry the total
         if past_the_end:
             total = _count((await self._read(_count_statement(stmt)))[0])
@@ -148,14 +151,36 @@ class AsyncRowReader:
             planner = _planner(engine.sync_engine)
             plans = [planner.plan(stmt) for stmt in statements]
             if all(plan is not None for plan in plans):
-                with _pool_timeouts_typed():
-                    async with engine.connect() as connection:
-                        return [
-                            plan.rows(await fetch(connection, plan, arguments))
-                            for plan, arguments in filter(None, plans)
-                        ]
+                return await _fetch_all(engine, list(filter(None, plans)))
         async with replica.async_read_session() as session:
             return [_mappings(await session.execute(stmt)) for stmt in statements]
+
+    async def _read_page(
+        self, stmt: Select[Any], schema: type[SchemaT], size: int, offset: int
+    ) -> Rows:
+        # On the driver path the page's statement is derived from stmt's shape once: a
+        # request only keys stmt, where building and keying the page would cost as much.
+        engine = _driver_engine()
+        if engine is not None:
+            planned = _planner(engine.sync_engine).plan_derived(
+                ("page", schema), stmt, (size, offset), partial(_paged_by, schema=schema)
+            )
+            if planned is not None:
+                (rows,) = await _fetch_all(engine, [planned])
+                return rows
+        (rows,) = await self._read(_paged(stmt, schema, size, offset))
+        return rows
+
+
+async def _fetch_all(engine: AsyncEngine, plans: list[tuple[Plan, list[Any]]]) -> list[Rows]:
+    """Each plan's rows, read on one connection of ``engine``'s pool."""
+    try:
+        async with engine.connect() as connection:
+            return [
+                plan.rows(await fetch(connection, plan, arguments)) for plan, arguments in plans
+            ]
+    except PoolTimeoutError as exc:  # as the sessions raise it (servicekit.database.session)
+        raise _pool_timeout(exc) from exc
 
 
 _sync_reader = RowReader()
@@ -193,19 +218,20 @@ def _planner(engine: Engine) -> Planner:
 _planners: weakref.WeakKeyDictionary[Engine, Planner] = weakref.WeakKeyDictionary()
 
 
-def _by_key(
-    model: type[ModelT], schema: type[SchemaT], ident: Any
-) -> tuple[Select[Any], dict[str, Any]]:
-    """The read of one row by key (made once per model and schema) and its parameters."""
-    values = _key(ident)
-    stmt = _keyed_statement(model, schema, len(values))
-    return stmt, {f"key_{i}": value for i, value in enumerate(values)}
+@cache
+def _keyed_statement(model: type[ModelT], schema: type[SchemaT], width: int) -> Select[Any]:
+    """The read of one row by a key of ``width`` columns (made once per model and schema)."""
+    parameters: tuple[Any, ...] = tuple(bindparam(name) for name in _key_names(width))
+    return _projected(statements_for(model).by_key(parameters), schema)
 
 
 @cache
-def _keyed_statement(model: type[ModelT], schema: type[SchemaT], width: int) -> Select[Any]:
-    parameters: tuple[Any, ...] = tuple(bindparam(f"key_{i}") for i in range(width))
-    return _projected(statements_for(model).by_key(parameters), schema)
+def _key_names(width: int) -> tuple[str, ...]:
+    return tuple(f"key_{i}" for i in range(width))
+
+
+def _key_parameters(values: tuple[Any, ...]) -> dict[str, Any]:
+    return dict(zip(_key_names(len(values)), values, strict=True))
 
 
 def _key(ident: Any) -> tuple[Any, ...]:
@@ -216,13 +242,18 @@ def _projected(stmt: Select[Any], schema: type[SchemaT]) -> Select[Any]:
     return _statements_of(stmt).projected(stmt, schema)
 
 
-def _page_statement(stmt: Select[Any], schema: type[SchemaT], page: int, size: int) -> Select[Any]:
+def _paged(stmt: Select[Any], schema: type[SchemaT], limit: Any, offset: Any) -> Select[Any]:
     """The page's rows, each with the total of matching rows (``count(*) OVER ()``: one
     statement, as advanced-alchemy's ``list_and_count`` does). A page past the end has
     no row to carry the total: :func:`_count_statement` counts it apart."""
     builder = _statements_of(stmt)
-    items = builder.projected(builder.page_items(stmt, page, size), schema)
+    items = builder.projected(stmt.limit(limit).offset(offset), schema)
     return items.add_columns(_TOTAL_COLUMN)
+
+
+def _paged_by(stmt: Select[Any], parameters: tuple[Any, ...], *, schema: type[Any]) -> Select[Any]:
+    limit, offset = parameters
+    return _paged(stmt, schema, limit, offset)
 
 
 def _count_statement(stmt: Select[Any]) -> Select[int]:

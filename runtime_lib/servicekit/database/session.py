@@ -23,7 +23,11 @@ def _pool_timeouts_typed() -> Iterator[None]:
     try:
         yield
     except PoolTimeoutError as exc:
-        raise DatabaseTimeoutError(f"no pooled connection came free in time: {exc}") from exc
+        raise _pool_timeout(exc) from exc
+
+
+def _pool_timeout(exc: PoolTimeoutError) -> DatabaseTimeoutError:
+    return DatabaseTimeoutError(f"no pooled connection came free in time: {exc}")
 
 
 @contextmanager

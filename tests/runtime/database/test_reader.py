@@ -95,6 +95,10 @@ async def test_async_reader_reads_what_was_stored(
     cheap_query = reader.query(Product).where(Product.price < 3)
     cheap_page = await reader.paginate_as(ProductLine, cheap_query, size=2)
     assert (len(cheap_page.items), cheap_page.total) == (2, 3)
+    # The same shape with another value: the values are this statement's, not the first's.
+    cheaper_query = reader.query(Product).where(Product.price < 2).order_by(Product.id)
+    cheaper_page = await reader.paginate_as(ProductLine, cheaper_query, page=2, size=1)
+    assert ([line.name for line in cheaper_page.items], cheaper_page.total) == (["Product 1"], 2)
     none = await reader.paginate_as(ProductLine, reader.query(Product).where(Product.id < 0))
     assert (list(none.items), none.total) == ([], 0)
     cheap = await reader.all_as(ProductLine, reader.query(Product).where(Product.price < 2))
@@ -177,6 +181,18 @@ async def test_a_value_the_driver_refuses_is_no_outage(pg_url: str) -> None:
     event.listen(database.get_async_engine().sync_engine, "connect", lambda *a: connects.append(a))
     assert await reader.get_as(ProductLine, Product, 1) is not None
     assert connects == []  # the connection was kept: nothing was wrong with it
+    await database.async_dispose()
+
+
+async def test_an_exhausted_pool_is_a_timeout(pg_url: str) -> None:
+    ids = _seed(pg_url)
+    database.async_bind(pg_url, pool_size=1, max_overflow=0, pool_timeout=1)
+    reader = AsyncRowReader()
+    async with database.get_async_engine().connect() as holder:
+        await holder.exec_driver_sql("SELECT 1")  # the pool's one connection, held
+        with pytest.raises(DatabaseTimeoutError, match="no pooled connection came free"):
+            await reader.get_as(ProductLine, Product, ids[0])
+    assert await reader.get_as(ProductLine, Product, ids[0]) is not None
     await database.async_dispose()
 
 
