@@ -20,6 +20,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from kitgen._signals import raise_if_interrupted
 from kitgen.errors import UserError
 from servicekit import ServiceKitError
 
@@ -111,6 +112,7 @@ def _shown_url(url: str) -> str:
 
 
 def _alembic(root: Path, python: str, database_url: str, *args: str) -> str:
+    raise_if_interrupted()  # a Ctrl-C lost in a finaliser must not start another step
     env = {**os.environ, "DATABASE_URL": database_url}
     env.pop("VIRTUAL_ENV", None)
     result = subprocess.run(

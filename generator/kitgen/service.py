@@ -28,7 +28,7 @@ import copier
 
 from kitgen._git import GitError, conflicted_paths, git, repository_root, require_clean
 from kitgen._paths import cache_dir
-from kitgen._signals import interrupt_once, uninterruptible
+from kitgen._signals import interrupt_once, raise_if_interrupted, uninterruptible
 from kitgen._vendored import (
     committed_blobs,
     edited_files,
@@ -273,6 +273,8 @@ def _render(root: Path, change: _Change) -> Outcome:
     # written after it.
     git(root, "checkout", "-q", "HEAD", "--", MANIFEST)
     rerender(root, data=answers, vcs_ref=copier.VcsRef.CURRENT, failure="rendering failed: ")
+    # Copier's subprocesses are reaped by finalisers, where a Ctrl-C is printed and lost.
+    raise_if_interrupted()
     change.document.save(edited)  # validated, atomic
     conflicts = conflicted_paths(root)
     if conflicts:
@@ -285,6 +287,7 @@ def _render(root: Path, change: _Change) -> Outcome:
     if answers["entities"] != change.entities_before:
         revision = write_revision(root, change.description, python=service_python(root))
         migration = str(revision.relative_to(root)) if revision else None
+    raise_if_interrupted()
     status = git(root, "status", "--porcelain").splitlines()
     changed = [line[3:] for line in status if line and line[3:] != ".venv"]
     return Outcome(changed=changed, migration=migration)
