@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -214,17 +215,36 @@ def copier_clone_exists(temp: Path) -> bool:
     return any(temp.glob("*/copier._vcs.clone.*")) or any(temp.glob("copier._vcs.clone.*"))
 
 
-def wait_for(process: subprocess.Popen[str], reached: Callable[[], bool], phase: str) -> None:
+# Seen in full CI runs, never alone: a connection through HoldingProxy breaks before the
+# phase is reached ("server terminated abnormally"), and kitgen stops with exit 2 before
+# it can be interrupted. The cause is not found (the server logs nothing for it); such a
+# run is retried, any other early end fails the test.
+_ATTEMPTS = 3
+_LINK_LOST = "server terminated abnormally"
+
+
+def wait_for(
+    process: subprocess.Popen[str],
+    reached: Callable[[], bool],
+    phase: str,
+    *,
+    may_lose_link: bool = False,
+) -> bool:
+    """Wait until ``reached()``; ``True`` when kitgen ended first on a lost link and
+    ``may_lose_link`` allows a retry."""
     deadline = time.monotonic() + 120
     while not reached():
         if process.poll() is not None:
             # Bounded: a child kitgen left behind may still hold the pipes open.
             output = "".join(process.communicate(timeout=30))
+            if may_lose_link and process.returncode == 2 and _LINK_LOST in output:
+                return True
             pytest.fail(f"kitgen ended (exit {process.returncode}) before {phase}:\n{output}")
         if time.monotonic() > deadline:
             process.kill()
             pytest.fail(f"kitgen never reached {phase}")
         time.sleep(0.002)
+    return False
 
 
 def deliver(process: subprocess.Popen[str], case: Case) -> None:
@@ -243,18 +263,23 @@ def test_an_interrupt_leaves_the_tree_as_it_was(
 ) -> None:
     hand_edit(service, case.command)
     before = tree_state(service)
-    temp = tmp_path / "tmp"
-    temp.mkdir()
-    proxy = proxy_for("postgres" if case.phase == "scratch database" else None)
-    env = {"TMPDIR": str(temp), "DATABASE_URL": proxy.url}
-    process = start_kitgen(service, *(ADD if case.command == "add" else SYNC), env=env)
-    reached = {
-        "template clone": lambda: copier_clone_exists(temp),
-        "rendering": (service / GENERATED[case.command]).exists,
-        "scratch database": proxy.held.is_set,
-        "alembic": proxy.held.is_set,
-    }[case.phase]
-    wait_for(process, reached, case.phase)
+    for attempt in range(_ATTEMPTS):
+        temp = tmp_path / f"tmp{attempt}"
+        temp.mkdir()
+        proxy = proxy_for("postgres" if case.phase == "scratch database" else None)
+        env = {"TMPDIR": str(temp), "DATABASE_URL": proxy.url}
+        process = start_kitgen(service, *(ADD if case.command == "add" else SYNC), env=env)
+        reached = {
+            "template clone": partial(copier_clone_exists, temp),
+            "rendering": (service / GENERATED[case.command]).exists,
+            "scratch database": proxy.held.is_set,
+            "alembic": proxy.held.is_set,
+        }[case.phase]
+        lost = wait_for(process, reached, case.phase, may_lose_link=attempt < _ATTEMPTS - 1)
+        if not lost:
+            break
+        # The run failed cleanly before the phase (exit 2, tree restored): try once more.
+        assert_unchanged(before, service)
     deliver(process, case)
     while case.storm and process.poll() is None:
         deliver(process, case)
