@@ -19,6 +19,7 @@ from servicekit.database._statements import (
     ModelT,
     StatementBuilder,
     is_soft_deletable,
+    key_values,
     version_column,
 )
 from servicekit.database.base import utcnow
@@ -84,7 +85,7 @@ def delete_row(
     if connection.execute(stmt.returning(*_key_columns(model))).first() is None:
         raise _why_nothing_matched(session, statements, ident, expected_version, None)
     # The session may hold the row: it must not be flushed back or returned by get().
-    held = session.identity_map.get(_mapper(model).identity_key_from_primary_key(_key(ident)))
+    held = session.identity_map.get(_mapper(model).identity_key_from_primary_key(key_values(ident)))
     if held is not None:
         session.expunge(held)
 
@@ -97,7 +98,8 @@ def _matching(
 ) -> list[ColumnElement[bool]]:
     model = statements.model
     criteria = [
-        column == value for column, value in zip(_key_columns(model), _key(ident), strict=True)
+        column == value
+        for column, value in zip(_key_columns(model), key_values(ident), strict=True)
     ]
     if deleted is not None and is_soft_deletable(model):
         column = _table(model).c.deleted_at
@@ -133,10 +135,6 @@ def _flush_pending(session: Session) -> None:
     # What an ORM execution does first: pending changes may touch the same row.
     if session.autoflush:
         session.flush()
-
-
-def _key(ident: Any) -> tuple[Any, ...]:
-    return tuple(ident) if isinstance(ident, tuple) else (ident,)
 
 
 def _key_columns(model: type[DeclarativeBase]) -> tuple[Any, ...]:

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 
-from servicekit.database._translation import translated
+from servicekit.database._translation import _first_line, translated
 from servicekit.errors import DatabaseError, DatabaseUnavailableError
 
 # Types whose asyncpg value is the value SQLAlchemy's asyncpg dialect returns. Enum is a
@@ -241,6 +241,4 @@ def _as_sqlalchemy(plan: Plan, arguments: Sequence[Any], error: Exception) -> Ex
 
 
 def _link_lost(error: BaseException) -> DatabaseError:
-    first = str(error).strip().splitlines()
-    reason = first[0] if first else type(error).__name__
-    return DatabaseUnavailableError(f"database unavailable (connection lost): {reason}")
+    return DatabaseUnavailableError(f"database unavailable (connection lost): {_first_line(error)}")

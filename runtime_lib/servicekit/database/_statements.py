@@ -69,7 +69,7 @@ class StatementBuilder(Generic[ModelT]):
 
     def by_key(self, ident: Any) -> Select[ModelT]:
         """The live row whose primary key is ``ident`` (a tuple for a composite key)."""
-        values = ident if isinstance(ident, tuple) else (ident,)
+        values = key_values(ident)
         columns = _primary_key(self.model)
         if len(values) != len(columns):
             raise ValueError(f"{self.model.__name__}'s primary key has {len(columns)} columns")
@@ -207,6 +207,11 @@ class StatementBuilder(Generic[ModelT]):
 
 
 @cache
+def key_values(ident: Any) -> tuple[Any, ...]:
+    """A primary key as a tuple of its column values (a single value for a one-column key)."""
+    return tuple(ident) if isinstance(ident, tuple) else (ident,)
+
+
 def page_offset(page: int, size: int) -> int:
     """The OFFSET of page ``page`` of ``size`` rows; ``ValueError`` for one that cannot be."""
     if page < 1 or size < 1:

@@ -42,6 +42,7 @@ from servicekit.database._statements import (
     ModelT,
     SchemaT,
     StatementBuilder,
+    key_values,
     page_offset,
     rows_adapter,
     statements_for,
@@ -64,7 +65,7 @@ class RowReader:
 
     def get_as(self, schema: type[SchemaT], model: type[ModelT], ident: Any) -> SchemaT | None:
         """The live row of ``model`` whose primary key is ``ident``, as ``schema``."""
-        values = _key(ident)
+        values = key_values(ident)
         stmt = _keyed_statement(model, schema, len(values))
         with replica.read_session() as session:
             rows = _mappings(session.execute(stmt, _key_parameters(values)))
@@ -107,7 +108,7 @@ class AsyncRowReader:
         self, schema: type[SchemaT], model: type[ModelT], ident: Any
     ) -> SchemaT | None:
         """The live row of ``model`` whose primary key is ``ident``, as ``schema``."""
-        values = _key(ident)
+        values = key_values(ident)
         stmt = _keyed_statement(model, schema, len(values))
         engine = _driver_engine()
         if engine is not None:
@@ -232,10 +233,6 @@ def _key_names(width: int) -> tuple[str, ...]:
 
 def _key_parameters(values: tuple[Any, ...]) -> dict[str, Any]:
     return dict(zip(_key_names(len(values)), values, strict=True))
-
-
-def _key(ident: Any) -> tuple[Any, ...]:
-    return ident if isinstance(ident, tuple) else (ident,)
 
 
 def _projected(stmt: Select[Any], schema: type[SchemaT]) -> Select[Any]:
