@@ -83,6 +83,7 @@ TWINS = [
     ),
     Twin("wal_position / async_wal_position", database.wal_position, database.async_wal_position),
     Twin("RowReader / AsyncRowReader", database.RowReader, database.AsyncRowReader),
+    Twin("RowWriter / AsyncRowWriter", database.RowWriter, database.AsyncRowWriter),
     Twin(
         "fastapi_row_reader / fastapi_async_row_reader",
         database.fastapi_row_reader,

@@ -256,6 +256,7 @@ def _schema_imports(
         ("pydantic", "BaseModel"),
         ("pydantic", "ConfigDict"),
         *filter_imports(routes["filters"]),
+        *_annotation_imports(entity, fields),  # the response schema's plain types
     }
     if "update" in routes["endpoints"]:
         imports.add(("servicekit.database", "PartialUpdate"))

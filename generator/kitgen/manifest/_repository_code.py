@@ -78,7 +78,8 @@ def _usable(field: EntityField) -> bool:
 
 
 def repository_code(manifest: Manifest, entity: Entity, routes: dict[str, Any]) -> dict[str, Any]:
-    """``cached_lookups``, ``cache_ttl``, ``repository_imports`` and ``router_imports``.
+    """``create_commits_alone``, ``cached_lookups``, ``cache_ttl``, ``repository_imports``
+    and ``router_imports``.
 
     ``routes`` is the entity's ``endpoint_code``: the router imports what its routes use.
     """
@@ -104,11 +105,22 @@ def repository_code(manifest: Manifest, entity: Entity, routes: dict[str, Any]) 
         )
     package = manifest.package
     return {
+        "create_commits_alone": _create_commits_alone(entity, routes),
         "cached_lookups": lookups,
         "cache_ttl": entity.repository.ttl if entity.repository else None,
         "repository_imports": import_lines(_repository_imports(manifest, entity), package),
         "router_imports": import_lines(_router_imports(manifest, entity, routes), package),
     }
+
+
+def _create_commits_alone(entity: Entity, routes: dict[str, Any]) -> bool:
+    """Whether the create route's INSERT is its whole transaction: no outbox event staged
+    with it, no cached lookup to evict after it. Such a create goes through a row writer
+    (one statement, no session); any other through the repository in a write session."""
+    if "create" not in routes["endpoints"]:
+        return False
+    announced = any("create" in event["routes"] for event in routes["entity_events"])
+    return not announced and not (entity.repository and entity.repository.cached)
 
 
 def _repository_imports(manifest: Manifest, entity: Entity) -> Imports:
@@ -129,20 +141,22 @@ def _repository_imports(manifest: Manifest, entity: Entity) -> Imports:
     return imports
 
 
-def _session_imports(
-    manifest: Manifest, entity: Entity, kept: set[str], writes_or_lookups: bool
-) -> Imports:
-    """list and get read the model through a row reader; writes and cached lookups (which
-    fill the cache, so must never read a lagging replica) use the repository in the
-    request's write session."""
-    prefix = "fastapi_async_" if manifest.is_async else "fastapi_"
+def _session_imports(manifest: Manifest, entity: Entity, routes: dict[str, Any]) -> Imports:
+    """list and get read the model through a row reader, a create that commits alone
+    writes through a row writer; the other writes and cached lookups (which fill the
+    cache, so must never read a lagging replica) use the repository in the request's
+    write session."""
+    prefix, kind = ("fastapi_async_", "Async") if manifest.is_async else ("fastapi_", "")
+    kept = set(routes["endpoints"])
     imports: Imports = set()
     if kept & {"list", "get"}:
-        imports |= {
-            ("servicekit.database", "AsyncRowReader" if manifest.is_async else "RowReader"),
-            (f"{manifest.package}.models.{entity.module}", entity.name),
-        }
-    if writes_or_lookups:
+        imports.add(("servicekit.database", f"{kind}RowReader"))
+    if _create_commits_alone(entity, routes):
+        imports.add(("servicekit.database", f"{kind}RowWriter"))
+        kept.discard("create")
+    if kept & {"list", "get"} or _create_commits_alone(entity, routes):
+        imports.add((f"{manifest.package}.models.{entity.module}", entity.name))
+    if kept - {"list", "get"}:  # the other writes, and cached lookups
         imports |= {
             ("typing", "Annotated"),
             ("fastapi", "Depends"),
@@ -165,7 +179,7 @@ def _router_imports(manifest: Manifest, entity: Entity, routes: dict[str, Any]) 
     writes = kept & {"create", "upsert", "update", "delete"}
     cached = entity.repository.cached if entity.repository else []
     lookups = [each for each in cached if each in kept]
-    imports |= _session_imports(manifest, entity, kept, bool(writes or lookups))
+    imports |= _session_imports(manifest, entity, routes)
     if lookups or kept & {"list", "get", "create", "upsert", "update"}:
         imports.add((f"{package}.schemas.{module}", f"{name}Read"))  # what they answer
     imports.add((f"{package}.schemas._errors", "error_responses"))  # the router's 503

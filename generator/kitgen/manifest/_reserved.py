@@ -222,7 +222,9 @@ CLASS_NAMES_TAKEN = frozenset(
         # servicekit
         "AsyncRepository",
         "AsyncRowReader",
+        "AsyncRowWriter",
         "RowReader",
+        "RowWriter",
         "Base",
         "BaseEvent",
         "EventEmitter",

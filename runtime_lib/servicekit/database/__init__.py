@@ -88,6 +88,7 @@ from servicekit.database.values import (
     StorableText,
     UTCTimestamp,
 )
+from servicekit.database.writer import AsyncRowWriter, RowWriter
 
 __all__ = [
     "INT32_MAX",
@@ -97,6 +98,7 @@ __all__ = [
     "NAMING_CONVENTION",
     "AsyncRepository",
     "AsyncRowReader",
+    "AsyncRowWriter",
     "AsyncSessionLocal",
     "Base",
     "DatabaseError",
@@ -120,6 +122,7 @@ __all__ = [
     "RowId",
     "RowReader",
     "RowVersion",
+    "RowWriter",
     "SessionLocal",
     "SoftDeleteMixin",
     "StaleVersionError",

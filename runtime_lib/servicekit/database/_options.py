@@ -121,8 +121,9 @@ def install_engine_hooks(engine: Engine, url: URL, settings: EngineSettings) -> 
         _TRANSACTION_BOUND.add(engine)
 
 
-def reads_may_autocommit(engine: Engine) -> bool:
-    """Whether a read session on ``engine`` may run its statements outside a transaction."""
+def may_autocommit(engine: Engine) -> bool:
+    """Whether a statement on ``engine`` may run outside a transaction: not behind
+    PgBouncer, where the timeouts are set at the start of each transaction."""
     return engine not in _TRANSACTION_BOUND
 
 

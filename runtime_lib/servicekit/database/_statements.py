@@ -159,7 +159,7 @@ class StatementBuilder(Generic[ModelT]):
 
     def projected(self, stmt: Select[Any], schema: type[BaseModel]) -> Select[Any]:
         """``stmt`` selecting only the columns ``schema``'s fields name."""
-        return stmt.with_only_columns(*_projection(self.model, schema))
+        return stmt.with_only_columns(*projection(self.model, schema))
 
     def upsert_stmt(
         self,
@@ -258,7 +258,7 @@ def _primary_key(model: type[DeclarativeBase]) -> tuple[Any, ...]:
 
 
 @cache
-def _projection(model: type[DeclarativeBase], schema: type[BaseModel]) -> tuple[Any, ...]:
+def projection(model: type[DeclarativeBase], schema: type[BaseModel]) -> tuple[Any, ...]:
     columns = set(_column_attributes(model))
     for name in schema.model_fields:
         if name not in columns:

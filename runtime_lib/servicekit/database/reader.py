@@ -24,20 +24,16 @@ it: the rows of two reads may come from two snapshots.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping, Sequence
 from functools import cache, partial
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from servicekit.database import engine as primary
 from servicekit.database import replica
-from servicekit.database._driver import Plan, Planner, fetch
-from servicekit.database._options import reads_may_autocommit
+from servicekit.database._driver import driver_engine, fetch_all, planner_of
 from servicekit.database._statements import (
     ModelT,
     SchemaT,
@@ -48,7 +44,6 @@ from servicekit.database._statements import (
     statements_for,
 )
 from servicekit.database.repository import Page
-from servicekit.database.session import _pool_timeout
 from servicekit.errors import NotFoundError
 
 __all__ = ["AsyncRowReader", "RowReader", "fastapi_async_row_reader", "fastapi_row_reader"]
@@ -112,9 +107,9 @@ class AsyncRowReader:
         stmt = _keyed_statement(model, schema, len(values))
         engine = _driver_engine()
         if engine is not None:
-            plan = _planner(engine.sync_engine).plan_fixed(stmt, _key_names(len(values)))
+            plan = planner_of(engine).plan_fixed(stmt, _key_names(len(values)))
             if plan is not None:
-                (rows,) = await _fetch_all(engine, [(plan, plan.arguments(values))])
+                (rows,) = await fetch_all(engine, [(plan, plan.arguments(values))])
                 return schema.model_validate(rows[0]) if rows else None
         async with replica.async_read_session() as session:
             rows = _mappings(await session.execute(stmt, _key_parameters(values)))
@@ -149,12 +144,11 @@ class AsyncRowReader:
     async def _read(self, *statements: Select[Any]) -> list[Rows]:
         engine = _driver_engine()
         if engine is not None:
-            planner = _planner(engine.sync_engine)
+            planner = planner_of(engine)
             plans = [planner.plan(stmt) for stmt in statements]
             if all(plan is not None for plan in plans):
-                return await _fetch_all(engine, list(filter(None, plans)))
-        async with replica.async_read_session() as session:
-            return [_mappings(await session.execute(stmt)) for stmt in statements]
+                return await fetch_all(engine, list(filter(None, plans)))
+        return await _read_in_session(*statements)
 
     async def _read_page(
         self, stmt: Select[Any], schema: type[SchemaT], size: int, offset: int
@@ -163,25 +157,19 @@ class AsyncRowReader:
         # request only keys stmt, where building and keying the page would cost as much.
         engine = _driver_engine()
         if engine is not None:
-            planned = _planner(engine.sync_engine).plan_derived(
+            planned = planner_of(engine).plan_derived(
                 ("page", schema), stmt, (size, offset), partial(_paged_by, schema=schema)
             )
             if planned is not None:
-                (rows,) = await _fetch_all(engine, [planned])
+                (rows,) = await fetch_all(engine, [planned])
                 return rows
-        (rows,) = await self._read(_paged(stmt, schema, size, offset))
+        (rows,) = await _read_in_session(_paged(stmt, schema, size, offset))
         return rows
 
 
-async def _fetch_all(engine: AsyncEngine, plans: list[tuple[Plan, list[Any]]]) -> list[Rows]:
-    """Each plan's rows, read on one connection of ``engine``'s pool."""
-    try:
-        async with engine.connect() as connection:
-            return [
-                plan.rows(await fetch(connection, plan, arguments)) for plan, arguments in plans
-            ]
-    except PoolTimeoutError as exc:  # as the sessions raise it (servicekit.database.session)
-        raise _pool_timeout(exc) from exc
+async def _read_in_session(*statements: Select[Any]) -> list[Rows]:
+    async with replica.async_read_session() as session:
+        return [_mappings(await session.execute(stmt)) for stmt in statements]
 
 
 _sync_reader = RowReader()
@@ -201,22 +189,7 @@ async def fastapi_async_row_reader() -> AsyncRowReader:
 
 def _driver_engine() -> AsyncEngine | None:
     """The engine whose asyncpg connections a read may use directly, if any."""
-    if primary._pinned("async"):
-        return None  # a test's transaction: read in it, through a session
-    engine: AsyncEngine | None = replica._replicas["async"] or primary._engines["async"]
-    if engine is None or engine.sync_engine.dialect.driver != "asyncpg":
-        return None
-    return engine if reads_may_autocommit(engine.sync_engine) else None
-
-
-def _planner(engine: Engine) -> Planner:
-    planner = _planners.get(engine)
-    if planner is None:
-        planner = _planners[engine] = Planner(engine.dialect)
-    return planner
-
-
-_planners: weakref.WeakKeyDictionary[Engine, Planner] = weakref.WeakKeyDictionary()
+    return driver_engine(replica._replicas["async"] or primary._engines["async"])
 
 
 @cache

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from servicekit.database import engine as primary
-from servicekit.database._options import reads_may_autocommit
+from servicekit.database._options import may_autocommit
 from servicekit.database.errors import NotBoundError
 from servicekit.database.session import _pool_timeouts_typed
 from servicekit.errors import ReadOnlySessionError
@@ -226,7 +226,7 @@ def _may_autocommit(session: Session, kind: Literal["sync", "async"]) -> bool:
     return (
         isinstance(bind, Engine)
         and not primary._pinned(kind)
-        and reads_may_autocommit(bind)
+        and may_autocommit(bind)
         and not session.in_transaction()
     )
 

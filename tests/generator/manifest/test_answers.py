@@ -84,7 +84,8 @@ CODE_KEYS = frozenset(
     {"enum_class", "enum_members", "annotation", "schema_annotation", "column"}
     | {"default_expr", "default_factory"}
     | {"model_imports", "schema_imports", "pk_annotation", "table_args", "upsert_key"}
-    | {"cached_lookups", "cache_ttl", "repository_imports", "router_imports"}
+    | {"create_commits_alone", "cached_lookups", "cache_ttl", "repository_imports"}
+    | {"router_imports"}
     | {"endpoints", "filters", "model_bases", "delete", "versioned", "entity_events"}
 )
 
@@ -501,6 +502,36 @@ def test_cached_lookups() -> None:
         "    AsyncRowReader,\n    NotFound,\n    StorableText,\n"
         "    fastapi_async_session,\n)"
     ) in product["router_imports"]
+
+
+def test_a_create_commits_alone_unless_its_transaction_does_more() -> None:
+    manifest = ManifestDocument(
+        "manifest_version: 1\nservice: shop\npackage: shop\n"
+        "database: {async: true}\nentities:\n"
+        "  - {name: Plain, fields: [{name: title, type: str}]}\n"
+        "  - {name: Announced, events: [created], fields: [{name: title, type: str}]}\n"
+        "  - {name: Updates, events: [updated], fields: [{name: title, type: str}]}\n"
+        "  - name: Cached\n    fields: [{name: slug, type: str, unique: true}]\n"
+        "    repository: {cached: [by_slug]}\n"
+        "  - {name: Readonly, endpoints: [list, get], fields: [{name: title, type: str}]}\n"
+    ).validate()
+    alone = {
+        each["name"]: each["create_commits_alone"] for each in manifest.to_answers()["entities"]
+    }
+    # A staged outbox event commits with the row, a cached lookup is evicted after it.
+    assert alone == {
+        "Plain": True,
+        "Announced": False,
+        "Updates": True,
+        "Cached": False,
+        "Readonly": False,
+    }
+    plain, announced = manifest.to_answers()["entities"][:2]
+    assert "from servicekit.database import (\n    INT32_MAX,\n    AsyncRowReader,\n" in (
+        "\n".join(plain["router_imports"])
+    )
+    assert any("AsyncRowWriter" in line for line in plain["router_imports"])
+    assert not any("AsyncRowWriter" in line for line in announced["router_imports"])
 
 
 def test_routes_follow_the_entity_options() -> None:

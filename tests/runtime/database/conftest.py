@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from servicekit import database
@@ -62,6 +65,39 @@ def sqlite_url(tmp_path: Path) -> str:
 def any_url(request: pytest.FixtureRequest) -> str:
     """The same test on Postgres, on Postgres behind PgBouncer and on SQLite."""
     return str(request.getfixturevalue(f"{request.param.replace('postgresql', 'pg')}_url"))
+
+
+@pytest.fixture
+def statements_seen() -> Iterator[list[str]]:
+    """The SQL of every statement SQLAlchemy executes on any engine while the test runs."""
+    seen: list[str] = []
+
+    def note(*args: Any) -> None:
+        seen.append(args[2])
+
+    event.listen(database.engine.Engine, "before_cursor_execute", note)
+    yield seen
+    event.remove(database.engine.Engine, "before_cursor_execute", note)
+
+
+@pytest.fixture
+def terminate_backends(pg_url: str) -> Callable[[], None]:
+    """Ends every connection to ``pg_url``'s database but the caller's (a restart, as a
+    pooled connection sees it)."""
+    target = make_url(pg_url)
+
+    def terminate() -> None:
+        with psycopg.connect(
+            target.set(drivername="postgresql").render_as_string(hide_password=False),
+            autocommit=True,
+        ) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (target.database,),
+            )
+
+    return terminate
 
 
 @pytest.fixture(autouse=True)

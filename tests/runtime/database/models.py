@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import ForeignKey, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -35,6 +37,23 @@ class Review(TestBase):
     id: Mapped[int] = mapped_column(primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
     body: Mapped[str] = mapped_column(String(500))
+
+
+def _label_by_priority(context: Any) -> str:
+    """A default that reads the other values of its row (SQLAlchemy's execution context)."""
+    return f"priority {context.get_current_parameters()['priority']}"
+
+
+class Ticket(TestBase):
+    """Python-side defaults of each kind: a function of none, a constant, and one of the
+    execution context."""
+
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[uuid.UUID] = mapped_column(default=uuid.uuid4, unique=True)
+    priority: Mapped[int] = mapped_column(default=3)
+    label: Mapped[str] = mapped_column(String(50), default=_label_by_priority)
 
 
 class Article(SoftDeleteMixin, VersionMixin, TimestampMixin, TestBase):

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import psycopg
 import pytest
 from pydantic import BaseModel
 from sqlalchemy import event, func, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import StatementError
 
 from servicekit import database
@@ -53,19 +51,6 @@ def _seed(url: str) -> list[int]:
         ids = [product.id for product in products]
     database.dispose()
     return ids
-
-
-@pytest.fixture
-def statements_seen() -> Iterator[list[str]]:
-    """The SQL of every statement SQLAlchemy executes on any engine while the test runs."""
-    seen: list[str] = []
-
-    def note(*args: Any) -> None:
-        seen.append(args[2])
-
-    event.listen(database.engine.Engine, "before_cursor_execute", note)
-    yield seen
-    event.remove(database.engine.Engine, "before_cursor_execute", note)
 
 
 @pytest.mark.parametrize("driver_url", ["pg_url", "pgbouncer_url", "sqlite_url"])
@@ -207,12 +192,14 @@ async def test_a_slow_driver_read_is_a_timeout(pg_url: str) -> None:
     await database.async_dispose()
 
 
-async def test_a_read_on_a_lost_connection_fails_once_then_reconnects(pg_url: str) -> None:
+async def test_a_read_on_a_lost_connection_fails_once_then_reconnects(
+    pg_url: str, terminate_backends: Callable[[], None]
+) -> None:
     _seed(pg_url)
     database.async_bind(pg_url, pool_size=1, max_overflow=0)
     reader = AsyncRowReader()
     assert (await reader.paginate_as(ProductLine, reader.query(Product))).total == 5
-    _terminate_backends(pg_url)  # the pooled connection, used a moment ago, is now dead
+    terminate_backends()  # the pooled connection, used a moment ago, is now dead
     with pytest.raises(DatabaseUnavailableError, match="connection"):
         await reader.paginate_as(ProductLine, reader.query(Product))
     assert (await reader.paginate_as(ProductLine, reader.query(Product))).total == 5
@@ -275,16 +262,3 @@ def test_a_statement_without_a_model_is_refused(pg_url: str) -> None:
     database.bind(pg_url)
     with pytest.raises(ValueError, match="selects a mapped model"):
         RowReader().all_as(ProductLine, select(func.now()))
-
-
-def _terminate_backends(url: str) -> None:
-    target = make_url(url)
-    with psycopg.connect(
-        target.set(drivername="postgresql").render_as_string(hide_password=False),
-        autocommit=True,
-    ) as admin:
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = %s AND pid <> pg_backend_pid()",
-            (target.database,),
-        )

@@ -149,9 +149,18 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+
 from servicekit import database
 from servicekit.errors import ConfigurationError
 from conftest import Item
+
+
+class ItemRead(BaseModel):
+    id: int
+    name: str
+
 
 SHARED: dict[str, str] = {}
 
@@ -209,6 +218,19 @@ async def test_async_sessions_commit_and_roll_back(async_db_session):
 
 async def test_async_writes_are_gone_in_the_next_test(async_db_session):
     assert await async_db_session.scalar(select(func.count(Item.id))) == 0
+
+
+async def test_row_writers_and_readers_join_the_test_transaction(async_db_session):
+    writer, reader = database.AsyncRowWriter(), database.AsyncRowReader()
+    stored = await writer.create_as(ItemRead, Item, {"name": "written"})
+    with pytest.raises(IntegrityError):  # rolled back to its savepoint, nothing more
+        await writer.create_as(ItemRead, Item, {"name": "written"})
+    assert await reader.get_as(ItemRead, Item, stored.id) == stored
+    assert list(await async_db_session.scalars(select(Item.name))) == ["written"]
+    # The sync writer joins the sync sessions' transaction of the test.
+    assert database.RowWriter().create_as(ItemRead, Item, {"name": "sync"}).name == "sync"
+    assert stored_names() == ["sync"]
+    assert names_seen_by_another_connection() == []
 
 
 def test_an_async_app_joins_the_test_transaction(async_client):
@@ -285,4 +307,4 @@ def test_transactional_isolation_end_to_end(tmp_path: Path, pooler: str) -> None
     tests = {"test_transactional.py": TESTS}
     result = run_inner_suite(tmp_path, CONFTEST, tests, ini, timeout=300, DB_POOLER=pooler)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "13 passed" in result.stdout, result.stdout
+    assert "14 passed" in result.stdout, result.stdout
