@@ -335,7 +335,9 @@ async def fetch(connection: AsyncConnection, plan: Plan, arguments: Sequence[Any
             await connection.invalidate(error)
             typed.ambiguous = plan.writes
         raise typed or _as_sqlalchemy(plan, arguments, error) from error
-    except (TimeoutError, OSError) as error:
+    except (TimeoutError, OSError, asyncpg.InternalClientError) as error:
+        # InternalClientError: the server ended an idle pooled connection just as this
+        # statement started on it ("cannot switch to state .."): a lost link as well.
         await connection.invalidate(error)
         raise _link_lost(error, plan) from error
     except asyncpg.InterfaceError as error:
