@@ -148,13 +148,14 @@ def _session_imports(manifest: Manifest, entity: Entity, routes: dict[str, Any])
     write session."""
     prefix, kind = ("fastapi_async_", "Async") if manifest.is_async else ("fastapi_", "")
     kept = set(routes["endpoints"])
+    create_alone = _create_commits_alone(entity, routes)
     imports: Imports = set()
     if kept & {"list", "get"}:
         imports.add(("servicekit.database", f"{kind}RowReader"))
-    if _create_commits_alone(entity, routes):
+    if create_alone:
         imports.add(("servicekit.database", f"{kind}RowWriter"))
         kept.discard("create")
-    if kept & {"list", "get"} or _create_commits_alone(entity, routes):
+    if kept & {"list", "get"} or create_alone:
         imports.add((f"{manifest.package}.models.{entity.module}", entity.name))
     if kept - {"list", "get"}:  # the other writes, and cached lookups
         imports |= {

@@ -206,7 +206,6 @@ class StatementBuilder(Generic[ModelT]):
         return batches
 
 
-@cache
 def key_values(ident: Any) -> tuple[Any, ...]:
     """A primary key as a tuple of its column values (a single value for a one-column key)."""
     return tuple(ident) if isinstance(ident, tuple) else (ident,)
